@@ -1,0 +1,90 @@
+// Package llm defines the kernel's one internal shape of an LLM call and the Core
+// interface every backend implements. Backends live in subpackages, one per provider;
+// each translates between this shape and its provider's wire format.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/aios-go/aios/api"
+)
+
+// Request is one LLM call as the kernel hands it to a core.
+type Request struct {
+	Model          string
+	Messages       []api.Message
+	Tools          []api.Tool
+	ToolChoice     json.RawMessage
+	Temperature    *float64
+	MaxTokens      int
+	ResponseFormat *api.ResponseFormat
+	Priority       int
+	Agent          string
+	Session        string
+
+	// Resume is assistant text already produced for this call before a context switch.
+	// The core continues from its end and does not emit it again.
+	Resume string
+}
+
+// Delta is one streamed piece of a response.
+type Delta struct {
+	Text string
+	// ToolCalls carries fragments of tool calls in OpenAI's streaming form: Index says
+	// which call a fragment belongs to; ID and name come first, arguments in pieces.
+	ToolCalls []api.ToolCall
+}
+
+// Result is how a call ended. Text and ToolCalls hold only what this Generate produced
+// (not Resume).
+type Result struct {
+	Text         string
+	ToolCalls    []api.ToolCall
+	FinishReason string
+	Usage        api.Usage
+}
+
+// Capabilities says what a core can do beyond plain chat.
+type Capabilities struct {
+	// Resume: the core continues an assistant message exactly from Request.Resume, so a
+	// preempted call can be snapshotted and resumed.
+	Resume bool
+	// Priority: the engine schedules by Request.Priority itself.
+	Priority bool
+}
+
+// Capacity is how much a core may hold at once; the scheduler never exceeds it.
+type Capacity struct {
+	MaxInflight int // sequences
+	MaxTokens   int // KV tokens (prompt + max output of in-flight calls); 0 = unlimited
+}
+
+// Core is one LLM backend instance.
+type Core interface {
+	// Generate runs req, calling emit for each delta as it streams in. It returns when
+	// the response is complete, ctx ends, or the backend fails; errors are *api.Error.
+	// emit is never called after Generate returns.
+	Generate(ctx context.Context, req *Request, emit func(Delta)) (*Result, error)
+	Capabilities() Capabilities
+	Capacity() Capacity
+	// Health probes the backend; nil means it answers.
+	Health(ctx context.Context) error
+	Close() error
+}
+
+// EstimateTokens is a quick upper-bound guess of a prompt's token count (about four
+// bytes a token, plus per-message framing), for admission before the backend counts.
+func EstimateTokens(msgs []api.Message, tools []api.Tool) int {
+	n := 0
+	for _, m := range msgs {
+		n += 4 + (len(m.Content)+3)/4
+		for _, tc := range m.ToolCalls {
+			n += 4 + (len(tc.Function.Name)+len(tc.Function.Arguments)+3)/4
+		}
+	}
+	for _, t := range tools {
+		n += 8 + (len(t.Function.Name)+len(t.Function.Description)+len(t.Function.Parameters)+3)/4
+	}
+	return n
+}

@@ -1,0 +1,310 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Errors Submit returns for calls that could never run.
+var (
+	ErrNoCore   = errors.New("no core serves this call")
+	ErrTooLarge = errors.New("call needs more KV tokens than any core holds")
+)
+
+type core struct {
+	spec     CoreSpec
+	inflight int
+	tokens   int
+	down     bool
+	running  map[*Call]struct{}
+}
+
+func (c *core) room(call *Call) bool {
+	max := c.spec.MaxInflight
+	if max <= 0 {
+		max = 1
+	}
+	if c.inflight >= max {
+		return false
+	}
+	return c.spec.MaxTokens <= 0 || c.tokens+call.Tokens <= c.spec.MaxTokens
+}
+
+// load orders cores for least-loaded routing: fraction of sequence slots in use, then of
+// tokens, so an idle core with more slots wins over a half-busy one.
+func (c *core) load() float64 {
+	max := c.spec.MaxInflight
+	if max <= 0 {
+		max = 1
+	}
+	l := float64(c.inflight) / float64(max)
+	if c.spec.MaxTokens > 0 {
+		l += float64(c.tokens) / float64(c.spec.MaxTokens) / 1024
+	}
+	return l
+}
+
+// CoreLoad is a snapshot of one core's occupancy.
+type CoreLoad struct {
+	Spec     CoreSpec
+	Inflight int
+	Tokens   int
+	Down     bool
+}
+
+// Scheduler holds one queue per module and the cores calls run on.
+type Scheduler struct {
+	queues  [NumModules]Policy
+	cores   []*core // ordered by ID
+	byID    map[CoreID]*core
+	waiting [NumModules]map[string]int // queued calls per model, to know who waits for a core
+	seq     uint64
+}
+
+// New builds a scheduler whose module m orders its queue with policy(m).
+func New(policy func(Module) Policy) *Scheduler {
+	s := &Scheduler{byID: make(map[CoreID]*core)}
+	for m := Module(0); m < NumModules; m++ {
+		s.queues[m] = policy(m)
+		s.waiting[m] = make(map[string]int)
+	}
+	return s
+}
+
+// Policy returns the policy ordering module m's queue.
+func (s *Scheduler) Policy(m Module) Policy { return s.queues[m] }
+
+// AddCore registers a core. IDs must be unique.
+func (s *Scheduler) AddCore(spec CoreSpec) error {
+	if _, ok := s.byID[spec.ID]; ok {
+		return fmt.Errorf("core %d registered twice", spec.ID)
+	}
+	c := &core{spec: spec, running: make(map[*Call]struct{})}
+	s.byID[spec.ID] = c
+	s.cores = append(s.cores, c)
+	sort.Slice(s.cores, func(i, j int) bool { return s.cores[i].spec.ID < s.cores[j].spec.ID })
+	return nil
+}
+
+// SetDown takes a core out of (or back into) dispatch. Running calls are not touched.
+func (s *Scheduler) SetDown(id CoreID, down bool) {
+	if c, ok := s.byID[id]; ok {
+		c.down = down
+	}
+}
+
+// Loads reports every core's occupancy.
+func (s *Scheduler) Loads() []CoreLoad {
+	out := make([]CoreLoad, len(s.cores))
+	for i, c := range s.cores {
+		out[i] = CoreLoad{Spec: c.spec, Inflight: c.inflight, Tokens: c.tokens, Down: c.down}
+	}
+	return out
+}
+
+// Queued is the number of calls waiting in module m's queue.
+func (s *Scheduler) Queued(m Module) int { return s.queues[m].Len() }
+
+// Submit queues a new call. It fails when no registered core could ever run it.
+func (s *Scheduler) Submit(c *Call, now time.Duration) error {
+	served, fits := false, false
+	for _, k := range s.cores {
+		if k.spec.Module != c.Module || !k.spec.serves(c.Model) {
+			continue
+		}
+		served = true
+		if k.spec.MaxTokens <= 0 || c.Tokens <= k.spec.MaxTokens {
+			fits = true
+		}
+	}
+	switch {
+	case !served:
+		return ErrNoCore
+	case !fits:
+		return ErrTooLarge
+	}
+	c.Arrival = now
+	c.State = Queued
+	c.hidx = -1
+	s.enqueue(c, now)
+	return nil
+}
+
+func (s *Scheduler) enqueue(c *Call, now time.Duration) {
+	s.seq++
+	c.seq = s.seq
+	c.enqueued = now
+	c.State = Queued
+	s.waiting[c.Module][c.Model]++
+	s.queues[c.Module].Push(c, now)
+}
+
+func (s *Scheduler) dequeued(c *Call, now time.Duration) {
+	c.Waited += now - c.enqueued
+	if s.waiting[c.Module][c.Model]--; s.waiting[c.Module][c.Model] == 0 {
+		delete(s.waiting[c.Module], c.Model)
+	}
+}
+
+// Dispatch returns every call that can start now and the core each goes to. Within a
+// module, calls are taken in policy order; a call that fits no core blocks later calls
+// of the same model (so big calls are not starved by small ones) but not other models.
+func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
+	var out []Assignment
+	for m := Module(0); m < NumModules; m++ {
+		q := s.queues[m]
+		if q.Len() == 0 {
+			continue
+		}
+		blocked := map[string]bool{}
+		for q.Len() > 0 {
+			var target *core
+			c := q.Pick(now, func(c *Call) Verdict {
+				if blocked[c.Model] {
+					return Skip
+				}
+				target = s.route(c)
+				if target == nil {
+					blocked[c.Model] = true
+					return Skip
+				}
+				return Take
+			})
+			if c == nil {
+				break
+			}
+			s.dequeued(c, now)
+			s.start(c, target, now)
+			out = append(out, Assignment{Call: c, Core: target.spec.ID})
+		}
+	}
+	return out
+}
+
+// route picks the least-loaded core that serves c and has room for it.
+func (s *Scheduler) route(c *Call) *core {
+	var best *core
+	for _, k := range s.cores {
+		if k.down || k.spec.Module != c.Module || !k.spec.serves(c.Model) || !k.room(c) {
+			continue
+		}
+		if best == nil || k.load() < best.load() {
+			best = k
+		}
+	}
+	return best
+}
+
+func (s *Scheduler) start(c *Call, k *core, now time.Duration) {
+	c.State = Running
+	c.Core = k.spec.ID
+	c.Started = now
+	if !c.HasStarted {
+		c.HasStarted = true
+		c.FirstStart = now
+	}
+	c.Slices++
+	k.inflight++
+	k.tokens += c.Tokens
+	k.running[c] = struct{}{}
+}
+
+func (s *Scheduler) release(c *Call, now time.Duration) {
+	k := s.byID[c.Core]
+	if _, ok := k.running[c]; !ok {
+		return
+	}
+	delete(k.running, c)
+	k.inflight--
+	k.tokens -= c.Tokens
+	c.Service += now - c.Started
+}
+
+// someoneWaits reports whether a queued call could use core k.
+func (s *Scheduler) someoneWaits(k *core) bool {
+	for model, n := range s.waiting[k.spec.Module] {
+		if n > 0 && k.spec.serves(model) {
+			return true
+		}
+	}
+	return false
+}
+
+// Preemptions returns running calls whose quantum has expired while another call waits
+// for their core. Each is marked Preempting; the owner stops it and calls Requeue.
+func (s *Scheduler) Preemptions(now time.Duration) []*Call {
+	var out []*Call
+	for _, k := range s.cores {
+		if len(k.running) == 0 || !s.someoneWaits(k) {
+			continue
+		}
+		q := s.queues[k.spec.Module]
+		for c := range k.running {
+			if c.State != Running || c.NoPreempt {
+				continue
+			}
+			if qt := q.Quantum(c); qt > 0 && now-c.Started >= qt {
+				c.State = Preempting
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// NextDeadline is the earliest time a running call's quantum expires, so the owner knows
+// when to call Preemptions again. ok is false when no running call has a quantum.
+func (s *Scheduler) NextDeadline() (at time.Duration, ok bool) {
+	for _, k := range s.cores {
+		q := s.queues[k.spec.Module]
+		for c := range k.running {
+			if c.State != Running || c.NoPreempt {
+				continue
+			}
+			if qt := q.Quantum(c); qt > 0 {
+				if d := c.Started + qt; !ok || d < at {
+					at, ok = d, true
+				}
+			}
+		}
+	}
+	return at, ok
+}
+
+// Requeue puts a stopped (preempted) call back in its queue, freeing its core.
+func (s *Scheduler) Requeue(c *Call, now time.Duration) {
+	if c.State != Running && c.State != Preempting {
+		return
+	}
+	s.release(c, now)
+	s.enqueue(c, now)
+}
+
+// Complete records that a running call ended, successfully or not, and frees its core.
+func (s *Scheduler) Complete(c *Call, now time.Duration) {
+	if c.State != Running && c.State != Preempting {
+		return
+	}
+	s.release(c, now)
+	c.State = Finished
+}
+
+// Cancel removes a call wherever it is. It reports whether the call was still queued or
+// running (false: already finished).
+func (s *Scheduler) Cancel(c *Call, now time.Duration) bool {
+	switch c.State {
+	case Queued:
+		if s.queues[c.Module].Remove(c) {
+			s.dequeued(c, now)
+		}
+		c.State = Finished
+		return true
+	case Running, Preempting:
+		s.Complete(c, now)
+		return true
+	}
+	return false
+}
