@@ -140,3 +140,14 @@ type LLMListEntry struct {
 type LLMList struct {
 	LLMs []LLMListEntry `json:"llms"`
 }
+
+// Empty fills the timing arrays of a response that ran no syscall, so they are [] on the
+// wire rather than null, as AIOS clients index them.
+func (r QueryResponse) Empty() QueryResponse {
+	for _, p := range []*[]float64{&r.StartTimes, &r.EndTimes, &r.WaitingTimes, &r.TurnaroundTimes} {
+		if *p == nil {
+			*p = []float64{}
+		}
+	}
+	return r
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aios-go/aios/internal/config"
+	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/server"
+)
+
+func serveCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the kernel and its HTTP API",
+		Long: `Run the kernel. With no configuration it serves the simulated model
+sim-llama3-8b on localhost:8000: no GPU, no API key and no other server needed.
+
+Configuration comes from a YAML file (--config, or ./aios.yaml when present; AIOS's
+config.yaml shape is accepted), then AIOS_* environment variables
+(AIOS_SCHEDULER_POLICY=rr, AIOS_SERVER_ADDR=:9000, AIOS_DATA_DIR=...), then flags.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			overrides := map[string]any{}
+			flagKeys := map[string]string{
+				"addr": "server.addr", "data-dir": "data_dir", "policy": "scheduler.policy",
+				"time-slice": "scheduler.time_slice", "log-level": "log.level", "log-format": "log.format",
+			}
+			for flag, key := range flagKeys {
+				if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
+					overrides[key] = f.Value.String()
+				}
+			}
+			cfg, err := config.Load(cfgPath, overrides)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "YAML configuration file (default ./aios.yaml if present)")
+	f.String("addr", "localhost:8000", "address to listen on, host:port")
+	f.String("data-dir", "", "directory for the kernel's data (default ~/.aios)")
+	f.String("policy", "fifo", "scheduling policy: fifo, rr, priority")
+	f.Duration("time-slice", 0, "round-robin time slice (default 500ms)")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("log-format", "text", "log format: text or json")
+	return cmd
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.Format, "json") {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func serve(ctx context.Context, cfg config.Config) error {
+	log := newLogger(cfg.Log)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	k, err := kernel.Build(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(k, server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log})
+	l, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		_ = k.Shutdown(context.Background())
+		return err
+	}
+	log.Info("aios kernel listening", "addr", l.Addr().String(), "policy", k.Policy(),
+		"models", k.Models(), "data_dir", cfg.DataDir, "version", version)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		_ = k.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: letting in-flight syscalls finish", "timeout", cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-errc
+	if err != nil && !strings.Contains(err.Error(), "deadline") {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package config loads the kernel's configuration from defaults, a YAML file, AIOS_*
+// environment variables and flags, in that order of precedence (later wins). It accepts
+// AIOS's own config.yaml shape, so an AIOS user can bring their file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server            `koanf:"server"`
+	DataDir   string            `koanf:"data_dir"`
+	Log       Log               `koanf:"log"`
+	Scheduler Scheduler         `koanf:"scheduler"`
+	LLMs      LLMs              `koanf:"llms"`
+	APIKeys   map[string]string `koanf:"api_keys"` // AIOS's per-provider keys
+}
+
+type Server struct {
+	Addr string `koanf:"addr"`
+	// Host and Port are AIOS's spelling; Addr wins when both are set.
+	Host            string        `koanf:"host"`
+	Port            int           `koanf:"port"`
+	MaxBodyBytes    int64         `koanf:"max_body_bytes"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn, error
+	Format string `koanf:"format"` // text or json
+}
+
+type Scheduler struct {
+	Policy         string        `koanf:"policy"`
+	TimeSlice      time.Duration `koanf:"time_slice"`
+	SyscallTimeout time.Duration `koanf:"syscall_timeout"`
+}
+
+type LLMs struct {
+	Default string  `koanf:"default"`
+	Models  []Model `koanf:"models"`
+}
+
+// Model is one entry of llms.models. Several entries with the same name are several
+// cores serving one model.
+type Model struct {
+	Name     string `koanf:"name"`
+	Backend  string `koanf:"backend"`
+	Hostname string `koanf:"hostname"`
+	APIKey   string `koanf:"api_key"`
+	// UpstreamModel is the model name sent to the backend when it differs from Name.
+	UpstreamModel     string        `koanf:"upstream_model"`
+	Cores             int           `koanf:"cores"` // replicas of this entry
+	MaxInflight       int           `koanf:"max_inflight"`
+	MaxTokensInflight int           `koanf:"max_tokens_inflight"`
+	Timeout           time.Duration `koanf:"timeout"`
+	// Sim backend: time to first token and per-token delay of the simulated engine.
+	TTFT       time.Duration `koanf:"ttft"`
+	TokenDelay time.Duration `koanf:"token_delay"`
+}
+
+// DefaultSimModel is the model served when no model is configured.
+const DefaultSimModel = "sim-llama3-8b"
+
+// Defaults returns the configuration used when nothing else is given.
+func Defaults() Config {
+	return Config{
+		Server:    Server{Addr: "localhost:8000", MaxBodyBytes: 8 << 20, ShutdownTimeout: 30 * time.Second},
+		DataDir:   defaultDataDir(),
+		Log:       Log{Level: "info", Format: "text"},
+		Scheduler: Scheduler{Policy: "fifo", TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
+	}
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".aios")
+	}
+	return ".aios"
+}
+
+// sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
+// is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys"}
+
+func envKey(s string) string {
+	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
+	for _, sec := range sections {
+		if strings.HasPrefix(s, sec+"_") {
+			return sec + "." + strings.TrimPrefix(s, sec+"_")
+		}
+	}
+	return s
+}
+
+// Load reads the configuration. path names the YAML file; when it is empty, ./aios.yaml
+// is read if present. overrides (from flags) are applied last, by key.
+func Load(path string, overrides map[string]any) (Config, error) {
+	k := koanf.New(".")
+	explicit := path != ""
+	if !explicit {
+		path = "aios.yaml"
+	}
+	if _, err := os.Stat(path); err == nil {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	} else if explicit {
+		return Config{}, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := k.Load(env.Provider("AIOS_", ".", envKey), nil); err != nil {
+		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	for key, v := range overrides {
+		if err := k.Set(key, v); err != nil {
+			return Config{}, fmt.Errorf("flag %s: %w", key, err)
+		}
+	}
+	cfg := Defaults()
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.normalise(k); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) normalise(k *koanf.Koanf) error {
+	if !k.Exists("server.addr") && (c.Server.Host != "" || c.Server.Port != 0) {
+		host, port := c.Server.Host, c.Server.Port
+		if host == "" {
+			host = "localhost"
+		}
+		if port == 0 {
+			port = 8000
+		}
+		c.Server.Addr = host + ":" + strconv.Itoa(port)
+	}
+	if strings.HasPrefix(c.DataDir, "~/") {
+		if d, err := os.UserHomeDir(); err == nil {
+			c.DataDir = filepath.Join(d, c.DataDir[2:])
+		}
+	}
+	if len(c.LLMs.Models) == 0 {
+		c.LLMs.Models = []Model{{Name: DefaultSimModel, Backend: "sim"}}
+	}
+	var errs []error
+	for i := range c.LLMs.Models {
+		m := &c.LLMs.Models[i]
+		m.Backend = strings.ToLower(strings.TrimSpace(m.Backend))
+		if m.Name == "" {
+			errs = append(errs, fmt.Errorf("llms.models[%d]: name is required", i))
+		}
+		if m.APIKey == "" {
+			m.APIKey = c.providerKey(m.Backend)
+		}
+		if m.Cores <= 0 {
+			m.Cores = 1
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// providerKey finds an API key for a backend in AIOS's api_keys section or the
+// provider's usual environment variable.
+func (c *Config) providerKey(backend string) string {
+	provider := backend
+	if backend == "vllm" || backend == "sglang" || backend == "ollama" {
+		return ""
+	}
+	if k := c.APIKeys[provider]; k != "" {
+		return k
+	}
+	switch provider {
+	case "openai":
+		return os.Getenv("OPENAI_API_KEY")
+	case "anthropic":
+		return os.Getenv("ANTHROPIC_API_KEY")
+	case "gemini":
+		return os.Getenv("GEMINI_API_KEY")
+	}
+	return ""
+}

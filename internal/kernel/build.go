@@ -1,0 +1,65 @@
+package kernel
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aios-go/aios/internal/config"
+	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/simcore"
+)
+
+// openAICompatible are AIOS backend names served through the OpenAI-compatible client.
+var openAICompatible = map[string]bool{
+	"openai": true, "vllm": true, "sglang": true, "ollama": true,
+	"llamacpp": true, "llama.cpp": true, "lmstudio": true,
+}
+
+// Build constructs a kernel from configuration.
+func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
+	var cores []CoreConfig
+	for i, m := range cfg.LLMs.Models {
+		for r := 0; r < m.Cores; r++ {
+			c, err := buildCore(m)
+			if err != nil {
+				for _, done := range cores {
+					_ = done.Core.Close()
+				}
+				return nil, fmt.Errorf("llms.models[%d] (%s, backend %q): %w", i, m.Name, m.Backend, err)
+			}
+			cores = append(cores, CoreConfig{
+				Model: m.Name, Backend: m.Backend, Hostname: m.Hostname, Core: c,
+				Capacity: llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
+			})
+		}
+	}
+	return New(Options{
+		Policy:     cfg.Scheduler.Policy,
+		TimeSlice:  cfg.Scheduler.TimeSlice,
+		Timeout:    cfg.Scheduler.SyscallTimeout,
+		DefaultLLM: cfg.LLMs.Default,
+		Logger:     log,
+	}, cores)
+}
+
+func buildCore(m config.Model) (llm.Core, error) {
+	switch {
+	case m.Backend == "sim":
+		ttft, delay := m.TTFT, m.TokenDelay
+		if ttft == 0 && delay == 0 {
+			// Roughly a Llama-3-8B on one H100 at low load, as the simulator's default profile.
+			ttft, delay = 20*time.Millisecond, 7*time.Millisecond
+		}
+		return simcore.New(simcore.Config{Model: m.Name, TTFT: ttft, TokenDelay: delay,
+			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight}), nil
+	case openAICompatible[m.Backend]:
+		return newOpenAICore(m)
+	case m.Backend == "anthropic" || m.Backend == "gemini":
+		return nil, fmt.Errorf("unsupported backend %q: not available in this build yet; use an OpenAI-compatible endpoint or sim", m.Backend)
+	case m.Backend == "":
+		return nil, fmt.Errorf("backend is required (sim, openai, vllm, sglang, ollama, llamacpp, lmstudio)")
+	}
+	return nil, fmt.Errorf("unsupported backend %q: supported are sim, openai, vllm, sglang, ollama, llamacpp, lmstudio (local huggingface models are not run in-process; serve them with vLLM or Ollama)", strings.ToLower(m.Backend))
+}

@@ -1,0 +1,346 @@
+// Package kernel turns requests into system calls, queues them with the scheduler and
+// runs them on the cores the scheduler picks. It owns the only goroutine that talks to
+// the (single-threaded) scheduler: the dispatcher.
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/sched"
+)
+
+// errPreempted is the cause with which a slice is stopped for a context switch.
+var errPreempted = errors.New("preempted: time slice used up")
+
+// CoreConfig registers one LLM core with the kernel.
+type CoreConfig struct {
+	Model    string // the model name agents ask for
+	Backend  string
+	Hostname string
+	Core     llm.Core
+	// Capacity overrides the core's own when non-zero.
+	Capacity llm.Capacity
+}
+
+// Options configure a Kernel.
+type Options struct {
+	Policy     string        // fifo, rr, priority
+	TimeSlice  time.Duration // rr's quantum
+	Timeout    time.Duration // default syscall deadline; 0 = none
+	DefaultLLM string        // model used when a call names none; "" = first core's
+	Logger     *slog.Logger
+}
+
+type coreEntry struct {
+	id        sched.CoreID
+	cfg       CoreConfig
+	caps      llm.Capabilities
+	capacity  llm.Capacity
+	completed atomic.Uint64
+	failed    atomic.Uint64
+}
+
+// Kernel is the running system.
+type Kernel struct {
+	opts  Options
+	log   *slog.Logger
+	epoch time.Time
+
+	mu       sync.Mutex
+	sched    *sched.Scheduler
+	cores    []*coreEntry
+	byModel  map[string][]*coreEntry
+	inflight map[uint64]*Syscall
+	closing  bool
+	nextID   uint64
+
+	wake    chan struct{}
+	stopped chan struct{}
+	runs    sync.WaitGroup // slices executing on cores
+	calls   sync.WaitGroup // syscalls not yet terminal
+}
+
+// New builds a kernel over the given cores and starts its dispatcher.
+func New(opts Options, cores []CoreConfig) (*Kernel, error) {
+	if len(cores) == 0 {
+		return nil, errors.New("kernel: no LLM core configured")
+	}
+	policy := opts.Policy
+	if policy == "" {
+		policy = "fifo"
+	}
+	if policy == "rr" && opts.TimeSlice <= 0 {
+		opts.TimeSlice = 500 * time.Millisecond
+	}
+	var perr error
+	s := sched.New(func(m sched.Module) sched.Policy {
+		p, err := sched.NewPolicy(policy, opts.TimeSlice)
+		if err != nil {
+			perr = err
+			p, _ = sched.NewPolicy("fifo", 0)
+		}
+		return p
+	})
+	if perr != nil {
+		return nil, perr
+	}
+	opts.Policy = policy
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	k := &Kernel{
+		opts:     opts,
+		log:      opts.Logger,
+		epoch:    time.Now(),
+		sched:    s,
+		byModel:  make(map[string][]*coreEntry),
+		inflight: make(map[uint64]*Syscall),
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+	for i, c := range cores {
+		if c.Core == nil || c.Model == "" {
+			return nil, fmt.Errorf("kernel: core %d has no model name or backend", i)
+		}
+		e := &coreEntry{id: sched.CoreID(i), cfg: c, caps: c.Core.Capabilities(), capacity: c.Core.Capacity()}
+		if c.Capacity.MaxInflight > 0 {
+			e.capacity.MaxInflight = c.Capacity.MaxInflight
+		}
+		if c.Capacity.MaxTokens > 0 {
+			e.capacity.MaxTokens = c.Capacity.MaxTokens
+		}
+		if e.capacity.MaxInflight <= 0 {
+			e.capacity.MaxInflight = 1
+		}
+		if err := s.AddCore(sched.CoreSpec{
+			ID: e.id, Module: sched.LLM, Models: []string{c.Model},
+			MaxInflight: e.capacity.MaxInflight, MaxTokens: e.capacity.MaxTokens,
+		}); err != nil {
+			return nil, err
+		}
+		k.cores = append(k.cores, e)
+		k.byModel[c.Model] = append(k.byModel[c.Model], e)
+	}
+	if k.opts.DefaultLLM == "" {
+		k.opts.DefaultLLM = cores[0].Model
+	} else if _, ok := k.byModel[k.opts.DefaultLLM]; !ok {
+		return nil, fmt.Errorf("kernel: default LLM %q is not among the configured models %v", k.opts.DefaultLLM, k.Models())
+	}
+	go k.dispatcher()
+	return k, nil
+}
+
+// Policy is the scheduling policy in force.
+func (k *Kernel) Policy() string { return k.opts.Policy }
+
+// Models lists the model names the kernel serves, sorted.
+func (k *Kernel) Models() []string {
+	out := make([]string, 0, len(k.byModel))
+	for m := range k.byModel {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DefaultModel is the model used when a call names none.
+func (k *Kernel) DefaultModel() string { return k.opts.DefaultLLM }
+
+func (k *Kernel) now() time.Duration { return time.Since(k.epoch) }
+
+func (k *Kernel) poke() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatcher is the loop that applies the scheduler's decisions: it stops slices whose
+// quantum expired, starts calls that now fit, and sleeps until the next event.
+func (k *Kernel) dispatcher() {
+	defer close(k.stopped)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		k.mu.Lock()
+		now := k.now()
+		for _, c := range k.sched.Preemptions(now) {
+			if sc := k.inflight[c.ID]; sc != nil && sc.stopRun != nil {
+				sc.stopRun(errPreempted)
+			}
+		}
+		for _, a := range k.sched.Dispatch(now) {
+			sc := k.inflight[a.Call.ID]
+			e := k.cores[a.Core]
+			sc.core = e
+			if !e.caps.Resume {
+				// A core that cannot continue a partial answer must not be preempted.
+				a.Call.NoPreempt = true
+			}
+			if sc.timings.Start.IsZero() {
+				sc.timings.Start = k.epoch.Add(a.Call.FirstStart)
+			}
+			runCtx, stop := context.WithCancelCause(sc.ctx)
+			sc.stopRun = stop
+			req := *sc.req
+			req.Resume = sc.snapshot.String()
+			k.runs.Add(1)
+			go k.run(sc, e, runCtx, &req)
+		}
+		next, hasNext := k.sched.NextDeadline()
+		closing := k.closing && len(k.inflight) == 0
+		k.mu.Unlock()
+		if closing {
+			return
+		}
+		wait := time.Hour
+		if hasNext {
+			wait = max(next-k.now(), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-k.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// run executes one slice of sc on core e.
+func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Request) {
+	defer k.runs.Done()
+	res, err := e.cfg.Core.Generate(ctx, req, func(d llm.Delta) {
+		k.mu.Lock()
+		sc.snapshot.WriteString(d.Text)
+		if len(d.ToolCalls) > 0 && !sc.sawToolArg {
+			sc.sawToolArg = true
+			sc.call.NoPreempt = true
+		}
+		k.mu.Unlock()
+		if sc.emit != nil {
+			sc.emit(d)
+		}
+	})
+	k.mu.Lock()
+	now := k.now()
+	if err != nil && errors.Is(context.Cause(ctx), errPreempted) && sc.ctx.Err() == nil {
+		// Context switch: what was emitted is the snapshot; requeue to continue later.
+		sc.preempted++
+		sc.stopRun = nil
+		if res != nil {
+			addUsage(&sc.usage, res.Usage, true)
+		}
+		k.sched.Requeue(sc.call, now)
+		k.mu.Unlock()
+		k.poke()
+		return
+	}
+	k.sched.Complete(sc.call, now)
+	sc.stopRun = nil
+	if err == nil {
+		e.completed.Add(1)
+		addUsage(&sc.usage, res.Usage, false)
+		res = &llm.Result{
+			Text:         sc.snapshot.String(),
+			ToolCalls:    res.ToolCalls,
+			FinishReason: res.FinishReason,
+			Usage:        sc.usage,
+		}
+	} else {
+		e.failed.Add(1)
+		err = k.classify(sc, err)
+	}
+	k.mu.Unlock()
+	k.end(sc, res, err)
+}
+
+// addUsage accumulates a slice's usage. Each slice re-reads the prompt (plus what was
+// generated before it), so only the first slice's prompt counts as the call's prompt.
+func addUsage(total *api.Usage, u api.Usage, preempted bool) {
+	if total.PromptTokens == 0 {
+		total.PromptTokens = u.PromptTokens
+		total.PromptTokensDetails = u.PromptTokensDetails
+	}
+	total.CompletionTokens += u.CompletionTokens
+	total.TotalTokens = total.PromptTokens + total.CompletionTokens
+	_ = preempted
+}
+
+// classify gives an error from a core the cause that really ended the call: the caller
+// leaving, the deadline, or shutdown win over the cancellation error the core reports.
+func (k *Kernel) classify(sc *Syscall, err error) error {
+	if sc.ctx.Err() != nil {
+		return k.ctxError(sc)
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return api.Wrap(api.KernelInternal, err, "core returned an unclassified error")
+}
+
+// ctxError turns the reason sc.ctx ended into a typed error.
+func (k *Kernel) ctxError(sc *Syscall) error {
+	cause := context.Cause(sc.ctx)
+	var ae *api.Error
+	if errors.As(cause, &ae) {
+		return cause
+	}
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return api.Errorf(api.PolicyTimeout, "the call did not finish before its deadline")
+	}
+	return api.Wrap(api.CallerCancelled, cause, "the call was cancelled")
+}
+
+// end makes sc terminal and forgets it.
+func (k *Kernel) end(sc *Syscall, res *llm.Result, err error) {
+	if sc.finish(res, err, time.Now()) {
+		k.mu.Lock()
+		delete(k.inflight, sc.ID)
+		k.mu.Unlock()
+		k.calls.Done()
+		k.poke()
+	}
+}
+
+// Shutdown stops accepting syscalls and waits for those in flight to finish. When ctx
+// ends first, the rest are cancelled with kernel_shutting_down; Shutdown returns once
+// every syscall is terminal and the dispatcher has stopped.
+func (k *Kernel) Shutdown(ctx context.Context) error {
+	k.mu.Lock()
+	k.closing = true
+	k.mu.Unlock()
+	k.poke()
+	done := make(chan struct{})
+	go func() { k.calls.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		k.mu.Lock()
+		for _, sc := range k.inflight {
+			sc.cancel(api.Errorf(api.KernelShuttingDown, "the kernel is shutting down"))
+		}
+		k.mu.Unlock()
+		<-done
+	}
+	k.poke()
+	<-k.stopped
+	k.runs.Wait()
+	for _, e := range k.cores {
+		_ = e.cfg.Core.Close()
+	}
+	return err
+}
+
+// Started is when the kernel started.
+func (k *Kernel) Started() time.Time { return k.epoch }

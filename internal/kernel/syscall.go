@@ -1,0 +1,136 @@
+package kernel
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/sched"
+)
+
+// State is a syscall's terminal state. Every syscall reaches exactly one.
+type State string
+
+const (
+	StatePending   State = ""
+	StateDone      State = "done"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+	StateTimedOut  State = "timed_out"
+)
+
+// Timings are a syscall's wall-clock milestones. Waiting is the time spent queued across
+// all its slices; Turnaround is arrival to end.
+type Timings struct {
+	Arrival    time.Time
+	Start      time.Time // first time it was given a core
+	End        time.Time
+	Waiting    time.Duration
+	Turnaround time.Duration
+}
+
+// Syscall is one system call in flight: the record of DESIGN.md plus its future.
+type Syscall struct {
+	ID       uint64
+	Agent    string
+	Program  string
+	Thread   string
+	Module   sched.Module
+	Op       string
+	Priority int
+	Deadline time.Time
+
+	call *sched.Call
+	req  *llm.Request
+	emit func(llm.Delta)
+
+	// ctx ends when the caller goes away, the deadline passes or the kernel shuts down.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// release unhooks the syscall from the caller's context once it is terminal.
+	release func() bool
+
+	// Guarded by the kernel's mutex.
+	core       *coreEntry
+	stopRun    context.CancelCauseFunc // ends the current slice
+	snapshot   strings.Builder         // assistant text produced so far, across slices
+	toolCalls  []api.ToolCall
+	usage      api.Usage
+	preempted  int
+	sawToolArg bool
+
+	once    sync.Once
+	done    chan struct{}
+	state   State
+	result  *llm.Result
+	err     error
+	timings Timings
+}
+
+// Done is closed when the syscall reaches its terminal state.
+func (s *Syscall) Done() <-chan struct{} { return s.done }
+
+// State returns the terminal state, or StatePending.
+func (s *Syscall) State() State {
+	select {
+	case <-s.done:
+		return s.state
+	default:
+		return StatePending
+	}
+}
+
+// Result returns the outcome; valid after Done is closed.
+func (s *Syscall) Result() (*llm.Result, error) { return s.result, s.err }
+
+// Timings returns the milestones; valid after Done is closed.
+func (s *Syscall) Timings() Timings { return s.timings }
+
+// Preempted is how many times the call was context-switched out.
+func (s *Syscall) Preempted() int { return s.preempted }
+
+// Wait blocks until the syscall ends and returns its outcome. When ctx ends first the
+// syscall is cancelled, and Wait still returns only after its terminal state is set.
+func (s *Syscall) Wait(ctx context.Context) (*llm.Result, error) {
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.cancel(api.Wrap(api.CallerCancelled, context.Cause(ctx), "the caller went away"))
+		<-s.done
+	}
+	return s.result, s.err
+}
+
+// finish sets the terminal state once; later calls are no-ops, which is what makes
+// "exactly one terminal state" hold when completion races cancellation.
+func (s *Syscall) finish(res *llm.Result, err error, now time.Time) bool {
+	first := false
+	s.once.Do(func() {
+		first = true
+		s.result, s.err = res, err
+		switch api.KindOf(err) {
+		case "":
+			s.state = StateDone
+		case api.CallerCancelled, api.KernelShuttingDown:
+			s.state = StateCancelled
+		case api.PolicyTimeout:
+			s.state = StateTimedOut
+		default:
+			s.state = StateFailed
+		}
+		s.timings.End = now
+		s.timings.Turnaround = now.Sub(s.timings.Arrival)
+		if s.call != nil {
+			s.timings.Waiting = s.call.Waited
+		}
+		s.cancel(nil)
+		if s.release != nil {
+			s.release()
+		}
+		close(s.done)
+	})
+	return first
+}

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/llm"
+)
+
+func (s *Server) routesAIOS() {
+	s.mux.HandleFunc("POST /query", s.handleQuery)
+	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.HandleFunc("GET /core/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.k.Status())
+	})
+	s.mux.HandleFunc("GET /core/llms/list", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.k.LLMs())
+	})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.k.Status()
+	writeJSON(w, http.StatusOK, api.StatusResponse{Status: st.Status, Version: s.opts.Version})
+}
+
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	var q api.QueryRequest
+	if err := s.decodeBody(w, r, &q); err != nil {
+		writeError(w, err)
+		return
+	}
+	if strings.TrimSpace(q.AgentName) == "" {
+		writeError(w, api.Errorf(api.CallerBadRequest, "agent_name is required"))
+		return
+	}
+	switch q.QueryType {
+	case api.QueryLLM:
+		s.queryLLM(w, r, &q)
+	case api.QueryMemory:
+		msg := "the memory module is not enabled in this kernel"
+		writeJSON(w, http.StatusOK, api.QueryResponse{
+			Response: api.MemoryResponse{ResponseClass: api.QueryMemory, Error: &msg},
+		}.Empty())
+	case api.QueryStorage, api.QueryTool:
+		msg := "the " + q.QueryType + " module is not enabled in this kernel"
+		writeJSON(w, http.StatusOK, api.QueryResponse{Response: api.ModuleResponse{
+			ResponseClass: q.QueryType, Error: &msg, StatusCode: api.PolicyNotEnabled.HTTPStatus(),
+		}}.Empty())
+	case "":
+		writeError(w, api.Errorf(api.CallerBadRequest, "query_type is required: one of llm, tool, storage, memory"))
+	default:
+		writeError(w, api.Errorf(api.CallerBadRequest, "unknown query_type %q: expected llm, tool, storage or memory", q.QueryType))
+	}
+}
+
+func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRequest) {
+	var d api.LLMQuery
+	if err := decodeJSON(q.QueryData, &d, "query_data"); err != nil {
+		writeError(w, err)
+		return
+	}
+	action := d.ActionType
+	if action == "" {
+		action = api.ActionChat
+	}
+	tools, names := encodeToolNames(d.Tools)
+	req := llm.Request{
+		Messages:       d.Messages,
+		Tools:          tools,
+		Temperature:    d.Temperature,
+		ResponseFormat: d.ResponseFormat,
+	}
+	if d.MaxNewTokens != nil {
+		if *d.MaxNewTokens <= 0 {
+			writeError(w, api.Errorf(api.CallerBadRequest, "max_new_tokens must be positive, got %d", *d.MaxNewTokens))
+			return
+		}
+		req.MaxTokens = *d.MaxNewTokens
+	}
+	for i := range req.Messages {
+		req.Messages[i].ToolCalls = encodeCallNames(req.Messages[i].ToolCalls)
+	}
+	switch action {
+	case api.ActionChat:
+	case api.ActionChatJSON:
+		if req.ResponseFormat == nil {
+			req.ResponseFormat = &api.ResponseFormat{Type: "json_object"}
+		}
+	case api.ActionChatToolCall, api.ActionCallTool:
+		if len(req.Tools) == 0 {
+			writeError(w, api.Errorf(api.CallerBadRequest, "action_type %s needs a non-empty tools list", action))
+			return
+		}
+		// The action asks for tool calls as output, so the model is required to make one.
+		req.ToolChoice = json.RawMessage(`"required"`)
+	case api.ActionOperateFile:
+		msg := "action_type operate_file needs the storage module, which is not enabled in this kernel"
+		writeJSON(w, http.StatusOK, api.QueryResponse{Response: api.LLMResponse{
+			ResponseClass: api.QueryLLM, Error: &msg, StatusCode: api.PolicyNotEnabled.HTTPStatus(),
+		}}.Empty())
+		return
+	default:
+		writeError(w, api.Errorf(api.CallerBadRequest, "unknown action_type %q: expected chat, chat_with_json_output, chat_with_tool_call_output, call_tool or operate_file", action))
+		return
+	}
+	if m, err := s.pickModel(d.LLMs); err != nil {
+		writeError(w, err)
+		return
+	} else {
+		req.Model = m
+	}
+	call := kernel.LLMCall{Agent: q.AgentName, Program: d.Session, Op: action, Request: req}
+	if d.Priority != nil {
+		call.Priority = *d.Priority
+	}
+	res, sc, err := s.k.CallLLM(r.Context(), call)
+	if sc == nil {
+		// Never became a syscall: the request itself was at fault.
+		writeError(w, err)
+		return
+	}
+	out := api.LLMResponse{ResponseClass: api.QueryLLM}
+	if err != nil {
+		msg := errorMessage(err)
+		out.Error = &msg
+		out.StatusCode = api.KindOf(err).HTTPStatus()
+	} else {
+		out.Finished = true
+		out.StatusCode = http.StatusOK
+		out.Usage = &res.Usage
+		if len(res.ToolCalls) > 0 {
+			out.ToolCalls = aiosToolCalls(res.ToolCalls, names)
+		} else {
+			text := res.Text
+			out.ResponseMessage = &text
+		}
+	}
+	writeJSON(w, http.StatusOK, withTimings(out, sc))
+}
+
+// pickModel chooses the first requested model the kernel serves, or the default.
+func (s *Server) pickModel(refs []api.LLMRef) (string, error) {
+	if len(refs) == 0 {
+		return s.k.DefaultModel(), nil
+	}
+	served := s.k.Models()
+	for _, ref := range refs {
+		for _, m := range served {
+			if m == ref.Name {
+				return m, nil
+			}
+		}
+	}
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.Name
+	}
+	return "", api.Errorf(api.CallerNotFound, "none of the requested llms %v is served by this kernel; served models: %v", names, served)
+}
+
+func withTimings(resp any, sc *kernel.Syscall) api.QueryResponse {
+	t := sc.Timings()
+	start := t.Start
+	if start.IsZero() {
+		start = t.End
+	}
+	return api.QueryResponse{
+		Response:        resp,
+		StartTimes:      []float64{unixSeconds(start)},
+		EndTimes:        []float64{unixSeconds(t.End)},
+		WaitingTimes:    []float64{t.Waiting.Seconds()},
+		TurnaroundTimes: []float64{t.Turnaround.Seconds()},
+	}
+}

@@ -1,0 +1,255 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/llm"
+)
+
+func (s *Server) routesOpenAI() {
+	s.mux.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
+	s.mux.HandleFunc("GET /v1/models", s.handleModels)
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	out := api.ModelList{Object: "list", Data: []api.Model{}}
+	for _, m := range s.k.Models() {
+		out.Data = append(out.Data, api.Model{ID: m, Object: "model", Created: s.k.Started().Unix(), OwnedBy: "aios"})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// writeOpenAIError writes err in OpenAI's error shape, which the official SDKs parse.
+func writeOpenAIError(w http.ResponseWriter, err error) {
+	k := api.KindOf(err)
+	var ae *api.Error
+	if e, ok := err.(*api.Error); ok && e.RetryAfter > 0 {
+		ae = e
+		w.Header().Set("Retry-After", fmt.Sprint(int(ae.RetryAfter.Seconds()+0.999)))
+	}
+	msg := errorMessage(err)
+	writeJSON(w, k.HTTPStatus(), openAIErrorBody(k, msg))
+}
+
+func openAIErrorBody(k api.Kind, msg string) api.OpenAIError {
+	typ := "server_error"
+	switch {
+	case strings.HasPrefix(string(k), "caller_"):
+		typ = "invalid_request_error"
+	case strings.HasPrefix(string(k), "policy_"):
+		typ = "policy_error"
+	case strings.HasPrefix(string(k), "backend_"):
+		typ = "upstream_error"
+	}
+	return api.OpenAIError{Error: api.OpenAIErrorDetail{Message: msg, Type: typ, Code: string(k)}, Detail: msg}
+}
+
+func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
+	var req api.ChatCompletionRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
+	if req.Messages == nil {
+		writeOpenAIError(w, api.Errorf(api.CallerBadRequest, "messages is required: an array of chat messages"))
+		return
+	}
+	agent := r.Header.Get(api.HeaderAgent)
+	if agent == "" {
+		agent = req.User
+	}
+	if agent == "" {
+		agent = "anonymous"
+	}
+	model := req.Model
+	if model == "" {
+		model = s.k.DefaultModel()
+	}
+	lreq := llm.Request{
+		Model: model, Messages: req.Messages, Tools: req.Tools, ToolChoice: req.ToolChoice,
+		Temperature: req.Temperature, ResponseFormat: req.ResponseFormat,
+	}
+	switch {
+	case req.MaxCompletionTokens != nil:
+		lreq.MaxTokens = *req.MaxCompletionTokens
+	case req.MaxTokens != nil:
+		lreq.MaxTokens = *req.MaxTokens
+	}
+	if lreq.MaxTokens < 0 {
+		writeOpenAIError(w, api.Errorf(api.CallerBadRequest, "max_tokens must be positive, got %d", lreq.MaxTokens))
+		return
+	}
+	call := kernel.LLMCall{
+		Agent: agent, Program: r.Header.Get(api.HeaderSession), Op: "chat.completions", Request: lreq,
+	}
+	if req.Priority != nil {
+		call.Priority = *req.Priority
+	}
+	if req.Stream {
+		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		return
+	}
+	res, sc, err := s.k.CallLLM(r.Context(), call)
+	if err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
+	msg := api.Message{Role: "assistant", Content: api.Content(res.Text)}
+	if len(res.ToolCalls) > 0 {
+		msg.ToolCalls = res.ToolCalls
+		for i := range msg.ToolCalls {
+			msg.ToolCalls[i].Index = nil
+			if msg.ToolCalls[i].Type == "" {
+				msg.ToolCalls[i].Type = "function"
+			}
+		}
+	}
+	usage := res.Usage
+	writeJSON(w, http.StatusOK, chatCompletion{
+		ID: completionID(sc), Object: "chat.completion", Created: sc.Timings().Arrival.Unix(), Model: model,
+		Choices: []chatChoice{{Index: 0, Message: assistantMessage(msg), FinishReason: finishReason(res)}},
+		Usage:   &usage,
+	})
+}
+
+// streamChat answers with server-sent events as the syscall streams. Headers are sent
+// with the first delta, so a call that fails before producing anything still gets a
+// proper HTTP error status.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool) {
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	started := false
+	var id string
+	var created int64
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	begin := func() {
+		if started {
+			return
+		}
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		send(chunk(id, created, call.Request.Model, api.Delta{Role: "assistant", Content: new("")}, nil))
+	}
+	var sc *kernel.Syscall
+	call.Emit = func(d llm.Delta) {
+		mu.Lock()
+		defer mu.Unlock()
+		begin()
+		if d.Text != "" {
+			text := d.Text
+			send(chunk(id, created, call.Request.Model, api.Delta{Content: &text}, nil))
+		}
+		if len(d.ToolCalls) > 0 {
+			tcs := make([]api.ToolCall, len(d.ToolCalls))
+			for i, tc := range d.ToolCalls {
+				if tc.Index == nil {
+					tc.Index = new(i)
+				}
+				tcs[i] = tc
+			}
+			send(chunk(id, created, call.Request.Model, api.Delta{ToolCalls: tcs}, nil))
+		}
+	}
+	var err error
+	sc, err = s.k.SubmitLLM(r.Context(), call)
+	if err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
+	mu.Lock()
+	id, created = completionID(sc), sc.Timings().Arrival.Unix()
+	mu.Unlock()
+	res, err := sc.Wait(r.Context())
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		if !started {
+			writeOpenAIError(w, err)
+			return
+		}
+		// Mid-stream failure: OpenAI's SDKs raise an error event's payload, so the agent
+		// learns the answer is incomplete instead of reading a silent truncation.
+		send(openAIErrorBody(api.KindOf(err), errorMessage(err)))
+		return
+	}
+	begin()
+	fr := finishReason(res)
+	send(chunk(id, created, call.Request.Model, api.Delta{}, &fr))
+	if includeUsage {
+		u := res.Usage
+		send(api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created,
+			Model: call.Request.Model, Choices: []api.ChunkChoice{}, Usage: &u})
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+func chunk(id string, created int64, model string, d api.Delta, finish *string) api.ChatCompletionChunk {
+	return api.ChatCompletionChunk{
+		ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		Choices: []api.ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}},
+	}
+}
+
+func completionID(sc *kernel.Syscall) string { return fmt.Sprintf("chatcmpl-aios-%d", sc.ID) }
+
+func finishReason(res *llm.Result) string {
+	switch {
+	case len(res.ToolCalls) > 0:
+		return "tool_calls"
+	case res.FinishReason != "":
+		return res.FinishReason
+	}
+	return "stop"
+}
+
+// The non-streaming response spells content as null when the answer is only tool calls,
+// as OpenAI does; api.Message always writes a string, so the reply has its own shape.
+type chatCompletion struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []chatChoice `json:"choices"`
+	Usage   *api.Usage   `json:"usage,omitempty"`
+}
+
+type chatChoice struct {
+	Index        int              `json:"index"`
+	Message      replyMessage     `json:"message"`
+	FinishReason string           `json:"finish_reason"`
+	Logprobs     *json.RawMessage `json:"logprobs"`
+}
+
+type replyMessage struct {
+	Role      string         `json:"role"`
+	Content   *string        `json:"content"`
+	ToolCalls []api.ToolCall `json:"tool_calls,omitempty"`
+}
+
+func assistantMessage(m api.Message) replyMessage {
+	out := replyMessage{Role: m.Role, ToolCalls: m.ToolCalls}
+	if len(m.ToolCalls) == 0 || m.Content != "" {
+		c := string(m.Content)
+		out.Content = &c
+	}
+	return out
+}

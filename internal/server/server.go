@@ -1,0 +1,76 @@
+// Package server is the kernel's HTTP front: AIOS's /query API (routes_aios.go), the
+// OpenAI-compatible /v1 surface (routes_openai.go) and status routes. It turns requests
+// into syscalls and syscall outcomes into each protocol's shapes; it holds no policy.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aios-go/aios/internal/kernel"
+)
+
+// Options configure the HTTP server.
+type Options struct {
+	MaxBodyBytes int64
+	Version      string
+	Logger       *slog.Logger
+}
+
+// Server serves the kernel over HTTP.
+type Server struct {
+	k    *kernel.Kernel
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	http *http.Server
+}
+
+// New builds the server's routes over k.
+func New(k *kernel.Kernel, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 8 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{k: k, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.routesAIOS()
+	s.routesOpenAI()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
+	})
+	return s
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown drains the kernel first, so in-flight syscalls finish (or end cancelled when
+// ctx expires) and their responses are written, then closes the listener and connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	kerr := s.k.Shutdown(ctx)
+	if s.http == nil {
+		return kerr
+	}
+	// Responses of syscalls that just ended are still being written; give them a moment
+	// even when ctx is spent.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	herr := s.http.Shutdown(hctx)
+	return errors.Join(kerr, herr)
+}
