@@ -249,7 +249,7 @@ func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Re
 		e.completed.Add(1)
 		addUsage(&sc.usage, res.Usage, false)
 		res = &llm.Result{
-			Text:         sc.snapshot.String(),
+			Text:         req.Resume + res.Text,
 			ToolCalls:    res.ToolCalls,
 			FinishReason: res.FinishReason,
 			Usage:        sc.usage,

@@ -90,14 +90,14 @@ func (k *Kernel) SubmitLLM(ctx context.Context, c LLMCall) (*Syscall, error) {
 	}
 	k.inflight[sc.ID] = sc
 	k.calls.Add(1)
-	k.mu.Unlock()
-
 	// The caller leaving, the deadline or shutdown end a queued call here; a running one
-	// ends through its slice's context, which derives from sctx.
+	// ends through its slice's context, which derives from sctx. Both hooks are set
+	// before the lock is released, so no dispatch or completion can precede them.
 	context.AfterFunc(sctx, func() { k.abandon(sc) })
 	sc.release = context.AfterFunc(ctx, func() {
 		sc.cancel(api.Wrap(api.CallerCancelled, context.Cause(ctx), "the caller went away"))
 	})
+	k.mu.Unlock()
 	k.poke()
 	return sc, nil
 }
