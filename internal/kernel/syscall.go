@@ -89,6 +89,9 @@ func (s *Syscall) Result() (*llm.Result, error) { return s.result, s.err }
 // Timings returns the milestones; valid after Done is closed.
 func (s *Syscall) Timings() Timings { return s.timings }
 
+// Arrival is when the syscall was submitted; safe to read at any time.
+func (s *Syscall) Arrival() time.Time { return s.timings.Arrival }
+
 // Preempted is how many times the call was context-switched out.
 func (s *Syscall) Preempted() int { return s.preempted }
 

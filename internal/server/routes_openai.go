@@ -112,7 +112,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	usage := res.Usage
 	writeJSON(w, http.StatusOK, chatCompletion{
-		ID: completionID(sc), Object: "chat.completion", Created: sc.Timings().Arrival.Unix(), Model: model,
+		ID: completionID(sc), Object: "chat.completion", Created: sc.Arrival().Unix(), Model: model,
 		Choices: []chatChoice{{Index: 0, Message: assistantMessage(msg), FinishReason: finishReason(res)}},
 		Usage:   &usage,
 	})
@@ -173,7 +173,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		return
 	}
 	mu.Lock()
-	id, created = completionID(sc), sc.Timings().Arrival.Unix()
+	id, created = completionID(sc), sc.Arrival().Unix()
 	mu.Unlock()
 	res, err := sc.Wait(r.Context())
 	mu.Lock()
