@@ -1,0 +1,125 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// An AIOS user's own config.yaml, with sections this kernel does not read, loads as is.
+const aiosConfig = `
+api_keys:
+  openai: "sk-from-file"
+  gemini: ""
+llms:
+  models:
+    - name: "gpt-4o-mini"
+      backend: "openai"
+    - name: "qwen2.5:7b"
+      backend: "ollama"
+      hostname: "http://localhost:11434"
+    - name: "meta-llama/Llama-3.1-8B-Instruct"
+      backend: "vllm"
+      hostname: "http://localhost:8091/v1"
+    - name: "meta-llama/Llama-3.1-8B-Instruct"
+      backend: "vllm"
+      hostname: "http://localhost:8092"
+  log_mode: "console"
+  use_context_manager: false
+memory:
+  log_mode: "console"
+storage:
+  root_dir: "root"
+  use_vector_db: true
+scheduler:
+  log_mode: "console"
+server:
+  host: "0.0.0.0"
+  port: 8001
+`
+
+func TestLoadAIOSConfig(t *testing.T) {
+	cfg, err := Load(writeFile(t, aiosConfig), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Addr != "0.0.0.0:8001" {
+		t.Errorf("addr %q from host/port", cfg.Server.Addr)
+	}
+	if len(cfg.LLMs.Models) != 4 {
+		t.Fatalf("models: %+v", cfg.LLMs.Models)
+	}
+	if m := cfg.LLMs.Models[0]; m.APIKey != "sk-from-file" || m.Backend != "openai" || m.Cores != 1 {
+		t.Errorf("openai entry: %+v", m)
+	}
+	if m := cfg.LLMs.Models[1]; m.APIKey != "" || m.Hostname != "http://localhost:11434" {
+		t.Errorf("ollama entry: %+v", m)
+	}
+	if cfg.Scheduler.Policy != "fifo" || cfg.Scheduler.TimeSlice != 500*time.Millisecond {
+		t.Errorf("scheduler defaults lost: %+v", cfg.Scheduler)
+	}
+}
+
+func TestDefaultsServeSim(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Addr != "localhost:8000" || len(cfg.LLMs.Models) != 1 || cfg.LLMs.Models[0].Backend != "sim" || cfg.LLMs.Models[0].Name != DefaultSimModel {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	p := writeFile(t, "scheduler:\n  policy: priority\n  time_slice: 2s\nserver:\n  addr: 127.0.0.1:9000\ndata_dir: /from/file\n")
+	t.Setenv("AIOS_SCHEDULER_POLICY", "rr")
+	t.Setenv("AIOS_DATA_DIR", "/from/env")
+	cfg, err := Load(p, map[string]any{"data_dir": "/from/flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Scheduler.Policy != "rr" || cfg.Scheduler.TimeSlice != 2*time.Second || cfg.DataDir != "/from/flag" || cfg.Server.Addr != "127.0.0.1:9000" {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil {
+		t.Error("a named config file that does not exist must fail")
+	}
+	if _, err := Load(writeFile(t, "llms: [unclosed"), nil); err == nil {
+		t.Error("malformed YAML accepted")
+	}
+	_, err := Load(writeFile(t, "llms:\n  models:\n    - backend: openai\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "name is required") {
+		t.Errorf("model without a name: %v", err)
+	}
+	if _, err := Load(writeFile(t, "scheduler:\n  time_slice: often\n"), nil); err == nil {
+		t.Error("a bad duration was accepted")
+	}
+}
+
+func TestEnvKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"AIOS_SCHEDULER_TIME_SLICE": "scheduler.time_slice",
+		"AIOS_SERVER_ADDR":          "server.addr",
+		"AIOS_DATA_DIR":             "data_dir",
+		"AIOS_LLMS_DEFAULT":         "llms.default",
+	} {
+		if got := envKey(in); got != want {
+			t.Errorf("envKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
