@@ -1,0 +1,76 @@
+package sim
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics exposes vLLM V1's Prometheus metrics under vLLM's names, labels and buckets
+// (vllm/v1/metrics/loggers.py), so dashboards and admission controllers written for vLLM
+// read the simulator unchanged. vLLM declares counters without the suffix and the Python
+// client exposes them with _total; these names are the exposed ones. Times are virtual:
+// what the simulated GPU would have taken, whatever the speed factor.
+type metrics struct {
+	reg       *prometheus.Registry
+	ttft      prometheus.Observer
+	itl       prometheus.Observer
+	e2e       prometheus.Observer
+	queue     prometheus.Observer
+	successes *prometheus.CounterVec
+}
+
+var (
+	ttftBuckets = []float64{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5,
+		0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0}
+	itlBuckets = []float64{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
+		1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0}
+	requestBuckets = []float64{0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+		30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0}
+)
+
+// newMetrics registers the collectors; stats is read at scrape time for the gauges and
+// counters the engine keeps itself.
+func newMetrics(model string, stats func() Stats) *metrics {
+	labels := prometheus.Labels{"model_name": model, "engine": "0"}
+	reg := prometheus.NewRegistry()
+	gauge := func(name, help string, f func(Stats) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return f(stats()) }))
+	}
+	counter := func(name, help string, f func(Stats) float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return f(stats()) }))
+	}
+	histogram := func(name, help string, buckets []float64) prometheus.Observer {
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets, ConstLabels: labels})
+		reg.MustRegister(h)
+		return h
+	}
+
+	gauge("vllm:num_requests_running", "Number of requests in model execution batches.",
+		func(s Stats) float64 { return float64(s.Running) })
+	gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
+		func(s Stats) float64 { return float64(s.Waiting) })
+	gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
+		func(s Stats) float64 { return s.KVUsage })
+	counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.",
+		func(s Stats) float64 { return float64(s.PrefixQueries) })
+	counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.",
+		func(s Stats) float64 { return float64(s.PrefixHits) })
+	counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.",
+		func(s Stats) float64 { return float64(s.Preemptions) })
+	counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.",
+		func(s Stats) float64 { return float64(s.PromptTokens) })
+	counter("vllm:generation_tokens_total", "Number of generation tokens processed.",
+		func(s Stats) float64 { return float64(s.GenerationTokens) })
+
+	m := &metrics{reg: reg}
+	m.ttft = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", ttftBuckets)
+	m.itl = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", itlBuckets)
+	m.e2e = histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", requestBuckets)
+	m.queue = histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", requestBuckets)
+	m.successes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vllm:request_success_total", Help: "Count of successfully processed requests.", ConstLabels: labels,
+	}, []string{"finished_reason"})
+	reg.MustRegister(m.successes)
+	return m
+}

@@ -1,0 +1,171 @@
+package sim
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Output is a pure function of (seed, index): token i of a request is outputWords[hash(seed,
+// i)], rendered as the word and one space. Every word is a single token of lower-case
+// letters, so an assistant text's word count equals its token count, and tokenizing the
+// text back gives exactly the ids the engine generated. That is what makes two things
+// work: a conversation's next turn hits the prefix cache on the previous turn's output
+// blocks, and a resumed generation (continue_final_message) joins its prefix exactly.
+
+var outputWords = [...]string{
+	"the", "of", "and", "to", "in", "is", "that", "for", "it", "as",
+	"with", "was", "on", "be", "by", "this", "are", "or", "at", "from",
+	"an", "which", "not", "have", "has", "but", "were", "can", "all", "their",
+	"will", "one", "there", "more", "its", "been", "also", "other", "when", "time",
+	"new", "only", "into", "some", "these", "than", "first", "may", "then", "such",
+	"two", "would", "they", "most", "used", "after", "many", "made", "where", "between",
+	"over", "about", "system", "each", "state", "work", "under", "part", "use", "while",
+	"both", "during", "world", "known", "through", "because", "same", "before", "year", "three",
+	"well", "later", "early", "number", "people", "since", "high", "found", "data", "model",
+	"order", "place", "long", "form", "case", "power", "group", "water", "city", "large",
+	"small", "point", "given", "value", "result", "process", "light", "second", "level", "field",
+	"common", "energy", "example", "general", "line", "memory", "agent", "tool", "answer", "query",
+	"plan", "step", "task", "check", "next", "final", "report", "note",
+}
+
+var outputIDs = func() (ids [len(outputWords)]uint32) {
+	for i, w := range outputWords {
+		ids[i] = AppendTokens(nil, w)[0]
+	}
+	return ids
+}()
+
+// mix64 is splitmix64's finalizer: a cheap bijection whose output bits all depend on all
+// input bits, so consecutive seeds and indices give unrelated words.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+func outputIndex(seed uint64, i int) int {
+	return int(mix64(seed+uint64(i)*0x9e3779b97f4a7c15) % uint64(len(outputWords)))
+}
+
+// OutputWord is the word of output token i of a request with this seed.
+func OutputWord(seed uint64, i int) string { return outputWords[outputIndex(seed, i)] }
+
+func outputToken(seed uint64, i int) uint32 { return outputIDs[outputIndex(seed, i)] }
+
+// OutputText renders output tokens [from, to) of a request with this seed.
+func OutputText(seed uint64, from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		b.WriteString(OutputWord(seed, i))
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// Natural lengths, when the request does not ask for ignore_eos: uniform in [8, 392], mean
+// 200 tokens, near ShareGPT's mean assistant turn; tool calls are short.
+const (
+	minNatural     = 8
+	spanNatural    = 385
+	minToolTokens  = 8
+	spanToolTokens = 24
+)
+
+// NaturalLength is where a request with this seed meets its end-of-sequence token,
+// counted from the start of the assistant message (continuations included).
+func NaturalLength(seed uint64) int {
+	return minNatural + int(mix64(seed^0x454f53)%spanNatural)
+}
+
+func toolCallLength(seed uint64) int {
+	return minToolTokens + int(mix64(seed^0x746f6f6c)%spanToolTokens)
+}
+
+// toolArguments renders n generated tokens as a JSON object matching the function's
+// parameter schema: string properties share the words round-robin, other types get
+// deterministic values; a schema without properties gets {"input": words}.
+func toolArguments(seed uint64, n int, params json.RawMessage) string {
+	type prop struct {
+		name, typ string
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Type json.RawMessage `json:"type"`
+		} `json:"properties"`
+	}
+	var props []prop
+	if len(params) > 0 && json.Unmarshal(params, &schema) == nil {
+		for name, p := range schema.Properties {
+			props = append(props, prop{name, schemaType(p.Type)})
+		}
+		sort.Slice(props, func(i, j int) bool { return props[i].name < props[j].name })
+	}
+	if len(props) == 0 {
+		props = []prop{{"input", "string"}}
+	}
+	var strs []int
+	for i, p := range props {
+		if p.typ == "string" {
+			strs = append(strs, i)
+		}
+	}
+	words := make([][]string, len(props))
+	for i := 0; i < n && len(strs) > 0; i++ {
+		k := strs[i%len(strs)]
+		words[k] = append(words[k], OutputWord(seed, i))
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range props {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		key, _ := json.Marshal(p.name)
+		b.Write(key)
+		b.WriteString(": ")
+		h := mix64(seed ^ uint64(i+1)*0x5851f42d4c957f2d)
+		switch p.typ {
+		case "string":
+			val, _ := json.Marshal(strings.Join(words[i], " "))
+			b.Write(val)
+		case "integer":
+			b.WriteString(strconv.FormatUint(h%100, 10))
+		case "number":
+			b.WriteString(strconv.FormatFloat(float64(h%10000)/100, 'f', -1, 64))
+		case "boolean":
+			b.WriteString(strconv.FormatBool(h&1 == 1))
+		case "array":
+			val, _ := json.Marshal([]string{OutputWord(seed, i)})
+			b.Write(val)
+		case "object":
+			b.WriteString("{}")
+		default:
+			b.WriteString("null")
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// schemaType reads a JSON-schema "type", which is a string or a list such as
+// ["string", "null"]; the first non-null entry wins.
+func schemaType(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		for _, t := range list {
+			if t != "null" {
+				return t
+			}
+		}
+	}
+	return ""
+}
