@@ -1,0 +1,51 @@
+# aios: the two commands that matter are `make run` (the kernel on its embedded simulated
+# core) and `make test` (everything CI checks). .ci/run is `make test`.
+
+GO       ?= go
+NPM_DIR  := test/e2e/openai-npm
+# A stamp inside node_modules: `npm ci` wipes the folder, so the stamp can only be newer
+# than the lockfile when the install from that very lockfile finished.
+NPM_STAMP := $(NPM_DIR)/node_modules/.aios-installed
+# Every Go file of ours; node_modules is pruned so a package that ships Go sources can't
+# fail the format check.
+GO_FIND := find . \( -path ./.git -o -name node_modules \) -prune -o -name '*.go' -print
+
+.PHONY: build run test vet fmt fmt-check npm e2e bench
+
+build:
+	$(GO) build -o bin/aios ./cmd/aios
+
+run:
+	$(GO) run ./cmd/aios serve $(ARGS)
+
+test: vet fmt-check npm
+	AIOS_E2E_REQUIRED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@unformatted="$$($(GO_FIND) | xargs gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt would change these files (run make fmt):"; echo "$$unformatted"; exit 1; \
+	fi
+
+fmt:
+	$(GO_FIND) | xargs gofmt -w
+
+# The official openai npm SDK for the end-to-end test, installed from the lockfile only
+# when it is missing or the lockfile changed.
+npm: $(NPM_STAMP)
+
+$(NPM_STAMP): $(NPM_DIR)/package-lock.json $(NPM_DIR)/package.json
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+# Only the end-to-end tests: the real binary driven by the npm SDK and the Go SDK.
+e2e: npm
+	AIOS_E2E_REQUIRED=1 $(GO) test -count=1 -v ./test/e2e
+
+# Benchmarks print their ratios against a baseline measured in the same run; nothing is
+# asserted, so they stay out of `make test`.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

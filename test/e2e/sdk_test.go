@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/sdk"
+)
+
+// TestGoSDK drives the real kernel with this module's Go SDK: every /query action type
+// and both /v1 calls, so the SDK and the server are checked against each other and not
+// only against their own fakes.
+func TestGoSDK(t *testing.T) {
+	k := startKernel(t)
+	// The kernel's idle connections would otherwise still be open when goleak looks.
+	hc := &http.Client{}
+	t.Cleanup(hc.CloseIdleConnections)
+	c := sdk.New(k.URL, sdk.WithAgent("go-e2e"), sdk.WithSession("go-e2e-1"), sdk.WithHTTPClient(hc), sdk.WithTimeout(30*time.Second))
+	ctx := context.Background()
+	msgs := []api.Message{{Role: "user", Content: "Say hello in five words."}}
+	tools := []api.Tool{{Type: "function", Function: api.FunctionDef{
+		Name:       "demo_author/get_weather",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`),
+	}}}
+
+	t.Run("status", func(t *testing.T) {
+		if _, err := c.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := c.CoreStatus(ctx)
+		if err != nil || len(cs.LLMCores) == 0 {
+			t.Fatalf("CoreStatus = %+v, %v", cs, err)
+		}
+		l, err := c.ListLLMs(ctx)
+		if err != nil || len(l.LLMs) == 0 || l.LLMs[0].Name != "sim-llama3-8b" {
+			t.Fatalf("ListLLMs = %+v, %v", l, err)
+		}
+	})
+	t.Run("chat", func(t *testing.T) {
+		res, err := c.LLMChat(ctx, msgs, sdk.LLMOptions{MaxNewTokens: new(16)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text() == "" || !res.Finished || len(res.TurnaroundTimes) == 0 {
+			t.Errorf("response = %+v, timings %+v", res.LLMResponse, res.Timings)
+		}
+		if res.Usage == nil || res.Usage.CompletionTokens == 0 || res.Usage.CompletionTokens > 16 {
+			t.Errorf("usage = %+v, want 1..16 completion tokens", res.Usage)
+		}
+	})
+	t.Run("json output", func(t *testing.T) {
+		// Bounded, so the test does not wait on a 1000-token default at simulated speed.
+		res, err := c.LLMChatWithJSONOutput(ctx, msgs, sdk.LLMOptions{MaxNewTokens: new(48)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid([]byte(res.Text())) {
+			t.Errorf("response_message is not JSON: %q", res.Text())
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		call func(context.Context, []api.Message, []api.Tool, sdk.LLMOptions) (*sdk.LLMResult, error)
+	}{
+		{"tool call output", c.LLMChatWithToolCallOutput},
+		{"call tool", c.LLMCallTool},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.call(ctx, msgs, tools, sdk.LLMOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The kernel sends author/tool to the model as author__tool; the agent must
+			// get its own name back.
+			if len(res.ToolCalls) == 0 || res.ToolCalls[0].Name != "demo_author/get_weather" {
+				t.Errorf("tool calls = %+v, want a call of demo_author/get_weather", res.ToolCalls)
+			}
+		})
+	}
+	t.Run("caller error", func(t *testing.T) {
+		_, err := c.LLMChat(ctx, msgs, sdk.LLMOptions{MaxNewTokens: new(-1)})
+		var e *sdk.Error
+		if !errors.As(err, &e) || e.Status != 400 || e.Kind != api.CallerBadRequest || !strings.Contains(e.Detail, "max_new_tokens") {
+			t.Fatalf("err = %v, want a 400 caller_bad_request about max_new_tokens", err)
+		}
+	})
+	t.Run("unknown model", func(t *testing.T) {
+		_, err := c.ChatCompletion(ctx, api.ChatCompletionRequest{Model: "no-such-model", Messages: msgs})
+		var e *sdk.Error
+		if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Detail == "" {
+			t.Fatalf("err = %v, want a 4xx *sdk.Error with a detail", err)
+		}
+	})
+	t.Run("chat completion", func(t *testing.T) {
+		cc, err := c.ChatCompletion(ctx, api.ChatCompletionRequest{Model: "sim-llama3-8b", Messages: msgs, MaxTokens: new(16)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cc.Choices) != 1 || cc.Choices[0].Message.Content == "" || cc.Usage == nil {
+			t.Errorf("completion = %+v", cc)
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		s, err := c.ChatCompletionStream(ctx, api.ChatCompletionRequest{
+			Model: "sim-llama3-8b", Messages: msgs, MaxTokens: new(16),
+			StreamOptions: &api.StreamOptions{IncludeUsage: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var text strings.Builder
+		var usage *api.Usage
+		for s.Next() {
+			ch := s.Chunk()
+			for _, c := range ch.Choices {
+				if c.Delta.Content != nil {
+					text.WriteString(*c.Delta.Content)
+				}
+			}
+			if ch.Usage != nil {
+				usage = ch.Usage
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if text.Len() == 0 || usage == nil || usage.CompletionTokens == 0 {
+			t.Errorf("text %q, usage %+v", text.String(), usage)
+		}
+	})
+	t.Run("stream closed early", func(t *testing.T) {
+		s, err := c.ChatCompletionStream(ctx, api.ChatCompletionRequest{Model: "sim-llama3-8b", Messages: msgs, MaxTokens: new(512)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Next() {
+			t.Fatalf("no first chunk: %v", s.Err())
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// The kernel must have let go of the call: a new one is served normally.
+		if _, err := c.LLMChat(ctx, msgs, sdk.LLMOptions{MaxNewTokens: new(4)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
