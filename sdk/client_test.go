@@ -499,6 +499,19 @@ func TestStreamContextCancel(t *testing.T) {
 	<-k.cancelled
 }
 
+func TestStreamHeaderTimeout(t *testing.T) {
+	k := newFakeKernel(t)
+	c := New(k.srv.URL, WithAgent("a1"), WithTimeout(20*time.Millisecond))
+	s, err := c.ChatCompletionStream(context.Background(), api.ChatCompletionRequest{Model: "stall", Messages: userMsg("hi")})
+	if s != nil {
+		s.Close()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	<-k.cancelled
+}
+
 func TestStreamOutlivesTimeout(t *testing.T) {
 	k := newFakeKernel(t)
 	const timeout = 20 * time.Millisecond

@@ -221,6 +221,11 @@ func (k *fakeKernel) chat(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "2")
 		writeJSON(w, 429, `{"error": {"message": "agent a1 is over its quota", "type": "rate_limit_error", "code": "policy_quota_exceeded"}, "detail": "agent a1 is over its quota"}`)
 		return
+	case "stall":
+		// Accepted but never answered, not even with headers.
+		<-r.Context().Done()
+		k.cancelled <- struct{}{}
+		return
 	case "openai-only-error":
 		// An upstream that knows nothing of kinds: the SDK must still infer one.
 		writeJSON(w, 503, `{"error": {"message": "The server is overloaded", "type": "server_error"}}`)

@@ -43,33 +43,29 @@ func (c *Client) ChatCompletionStream(ctx context.Context, req api.ChatCompletio
 	// The stream lives until Close; its context must outlive this call, and the client's
 	// timeout must stop applying once the headers are in.
 	ctx, cancel := context.WithCancel(ctx)
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, cancel)
-	}
-	stop := func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}
 	hreq, err := c.newRequest(ctx, http.MethodPost, "/v1/chat/completions", req)
 	if err != nil {
-		stop()
 		cancel()
 		return nil, err
 	}
 	hreq.Header.Set("Accept", "text/event-stream")
+	var timer *time.Timer
+	if c.timeout > 0 {
+		timer = time.AfterFunc(c.timeout, cancel)
+	}
 	resp, err := c.hc.Do(hreq)
+	if timer != nil && !timer.Stop() {
+		// The timer fired (or is firing) before the headers were in: whatever Do
+		// returned, the request's context is gone, and the cause is the timeout.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		return nil, fmt.Errorf("sdk: POST /v1/chat/completions: no response within %v: %w", c.timeout, context.DeadlineExceeded)
+	}
 	if err != nil {
-		stop()
 		cancel()
 		return nil, fmt.Errorf("sdk: POST /v1/chat/completions: %w", err)
-	}
-	if timer != nil && !timer.Stop() {
-		// The timeout fired while the headers were arriving: the body is already dead.
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("sdk: POST /v1/chat/completions: %w", context.DeadlineExceeded)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
