@@ -365,14 +365,14 @@ func (l *Live) loop() {
 		} else {
 			idleSteps = 0
 		}
-		if wait := time.Until(l.wallOf(st.End)); wait > 0 {
+		if wait := time.Until(l.wallOf(st.End)); wait > minSleep {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
 			case <-l.quit:
 				timer.Stop()
 			}
-		} else if st.End > st.Start {
+		} else if wait < -maxLag {
 			// Running behind (the host is slower than speed asks): carry on from here
 			// rather than rushing to make the lost time up.
 			l.anchorWall, l.anchorVirt = time.Now(), st.End
@@ -381,6 +381,13 @@ func (l *Live) loop() {
 		l.deliver(&st)
 	}
 }
+
+// Steps shorter than minSleep run back to back and are slept off together, since a timer
+// cannot wait a few microseconds; a lag beyond maxLag is forgiven rather than made up.
+const (
+	minSleep = 500 * time.Microsecond
+	maxLag   = 50 * time.Millisecond
+)
 
 func (l *Live) wallOf(v time.Duration) time.Time {
 	return l.anchorWall.Add(time.Duration(float64(v-l.anchorVirt) / l.speed))
