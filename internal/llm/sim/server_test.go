@@ -258,7 +258,7 @@ func TestCompletions(t *testing.T) {
 	var text strings.Builder
 	for _, raw := range events {
 		var ch struct {
-			Object  string `json:"object"`
+			Object  string                  `json:"object"`
 			Choices []struct{ Text string } `json:"choices"`
 		}
 		json.Unmarshal(raw, &ch)
