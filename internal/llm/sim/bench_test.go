@@ -33,8 +33,8 @@ func benchWorkload() []benchRequest {
 }
 
 // runWorkload simulates w to completion in virtual time and returns the tokens processed
-// (prompt and generated) and the virtual time it took.
-func runWorkload(tb testing.TB, e *Engine, w []benchRequest) (tokens int64, virtual time.Duration) {
+// (prompt and generated), those generated, and the virtual time it took.
+func runWorkload(tb testing.TB, e *Engine, w []benchRequest) (tokens, generated int64, virtual time.Duration) {
 	next := 0
 	now := time.Duration(0)
 	for next < len(w) || !e.Idle() {
@@ -52,28 +52,31 @@ func runWorkload(tb testing.TB, e *Engine, w []benchRequest) (tokens int64, virt
 		now = e.Step(now).End
 	}
 	s := e.Stats()
-	return s.PromptTokens + s.GenerationTokens, now
+	return s.PromptTokens + s.GenerationTokens, s.GenerationTokens, now
 }
 
 // BenchmarkVirtualThroughput measures how fast the engine simulates: simulated tokens
-// (prompt + generated) per wall-clock second, and virtual seconds per wall second.
+// (prompt + generated, and generated alone) per wall-clock second, and virtual seconds
+// per wall second.
 //
 //	go test ./internal/llm/sim -run '^$' -bench VirtualThroughput -benchtime 20x
 func BenchmarkVirtualThroughput(b *testing.B) {
 	w := benchWorkload()
 	p := mustProfile(b, "llama3-8b-h100")
-	var tokens int64
+	var tokens, generated int64
 	var virtual time.Duration
 	for b.Loop() {
 		e, err := NewEngine(EngineConfig{Profile: p})
 		if err != nil {
 			b.Fatal(err)
 		}
-		t, v := runWorkload(b, e, w)
+		t, g, v := runWorkload(b, e, w)
 		tokens += t
+		generated += g
 		virtual += v
 	}
 	wall := b.Elapsed().Seconds()
 	b.ReportMetric(float64(tokens)/wall, "sim-tokens/s")
+	b.ReportMetric(float64(generated)/wall, "sim-gen-tokens/s")
 	b.ReportMetric(virtual.Seconds()/wall, "virtual-s/wall-s")
 }

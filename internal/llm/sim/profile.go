@@ -80,7 +80,7 @@ const (
 
 	// h100Scale maps the A100 curve to an H100: the decode floor is weight-bound, 16 GB of
 	// weights / 3.35 TB/s ≈ 4.8 ms against Vidur's 9.8 ms. Scaling the whole curve by the
-	// same factor puts H100 prefill at ≈30k tokens/s, in line with published vLLM figures
+	// same factor puts H100 prefill at ≈28–30k tokens/s, the figure DESIGN.md works from
 	// (the H100's 3.2× dense bf16 FLOPs are not fully usable at these shapes).
 	h100Scale = 4.8 / 9.8
 
