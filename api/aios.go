@@ -74,7 +74,9 @@ type LLMResponse struct {
 	Finished        bool           `json:"finished"`
 	Error           *string        `json:"error"`
 	StatusCode      int            `json:"status_code"`
-	// Usage is an extension: AIOS clients ignore it.
+	// Kind and Usage are extensions AIOS clients ignore: Kind tells errors that share a
+	// status code apart (a backend's 429 from a quota's).
+	Kind  Kind   `json:"kind,omitempty"`
 	Usage *Usage `json:"usage,omitempty"`
 }
 

@@ -61,11 +61,17 @@ type Model struct {
 	Hostname string `koanf:"hostname"`
 	APIKey   string `koanf:"api_key"`
 	// UpstreamModel is the model name sent to the backend when it differs from Name.
-	UpstreamModel     string        `koanf:"upstream_model"`
-	Cores             int           `koanf:"cores"` // replicas of this entry
-	MaxInflight       int           `koanf:"max_inflight"`
-	MaxTokensInflight int           `koanf:"max_tokens_inflight"`
-	Timeout           time.Duration `koanf:"timeout"`
+	UpstreamModel     string `koanf:"upstream_model"`
+	Cores             int    `koanf:"cores"` // replicas of this entry
+	MaxInflight       int    `koanf:"max_inflight"`
+	MaxTokensInflight int    `koanf:"max_tokens_inflight"`
+	// Timeout is how long the upstream may stay silent before the call fails.
+	Timeout time.Duration `koanf:"timeout"`
+	// Resume: the server continues a partial assistant message (vLLM's
+	// continue_final_message); default true for vllm and sglang.
+	Resume *bool `koanf:"resume"`
+	// Priority: pass call priorities down (vLLM started with --scheduling-policy priority).
+	Priority bool `koanf:"priority"`
 	// Sim backend: time to first token and per-token delay of the simulated engine.
 	TTFT       time.Duration `koanf:"ttft"`
 	TokenDelay time.Duration `koanf:"token_delay"`

@@ -1,12 +1,34 @@
 package kernel
 
 import (
-	"fmt"
-
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/openai"
 )
 
+// resumable are the servers that continue a partial assistant message exactly
+// (continue_final_message), which round-robin's context switch needs.
+var resumable = map[string]bool{"vllm": true, "sglang": true}
+
 func newOpenAICore(m config.Model) (llm.Core, error) {
-	return nil, fmt.Errorf("openai backend not wired yet")
+	resume := resumable[m.Backend]
+	if m.Resume != nil {
+		resume = *m.Resume
+	}
+	name := m.UpstreamModel
+	if name == "" {
+		name = m.Name
+	}
+	base := m.Hostname
+	if base == "" && m.Backend == "openai" {
+		base = "https://api.openai.com/v1"
+	}
+	if base == "" && m.Backend == "ollama" {
+		base = "http://localhost:11434"
+	}
+	return openai.New(openai.Config{
+		Name: name, BaseURL: base, APIKey: m.APIKey,
+		MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
+		Resume: resume, Priority: m.Priority, IdleTimeout: m.Timeout,
+	})
 }

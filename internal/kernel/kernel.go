@@ -193,6 +193,10 @@ func (k *Kernel) dispatcher() {
 			sc.stopRun = stop
 			req := *sc.req
 			req.Resume = sc.snapshot.String()
+			sc.sliceStart = sc.produced
+			if req.Resume != "" {
+				req.MaxTokens -= sc.produced
+			}
 			k.runs.Add(1)
 			go k.run(sc, e, runCtx, &req)
 		}
@@ -217,8 +221,24 @@ func (k *Kernel) dispatcher() {
 // run executes one slice of sc on core e.
 func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Request) {
 	defer k.runs.Done()
-	res, err := e.cfg.Core.Generate(ctx, req, func(d llm.Delta) {
+	var res *llm.Result
+	var err error
+	if req.Resume != "" && req.MaxTokens <= 0 {
+		// Preempted right after its last token: nothing is left to generate.
+		res = &llm.Result{FinishReason: "length"}
+	} else {
+		res, err = e.cfg.Core.Generate(ctx, req, k.emitter(sc))
+	}
+	k.finishSlice(sc, e, ctx, req, res, err)
+}
+
+// emitter records each delta in sc's snapshot before passing it to the caller.
+func (k *Kernel) emitter(sc *Syscall) func(llm.Delta) {
+	return func(d llm.Delta) {
 		k.mu.Lock()
+		if d.Text != "" {
+			sc.produced++
+		}
 		sc.snapshot.WriteString(d.Text)
 		if len(d.ToolCalls) > 0 && !sc.sawToolArg {
 			sc.sawToolArg = true
@@ -228,16 +248,17 @@ func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Re
 		if sc.emit != nil {
 			sc.emit(d)
 		}
-	})
+	}
+}
+
+// finishSlice applies the outcome of one slice: requeue on preemption, else terminal.
+func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Request, res *llm.Result, err error) {
 	k.mu.Lock()
 	now := k.now()
 	if err != nil && errors.Is(context.Cause(ctx), errPreempted) && sc.ctx.Err() == nil {
 		// Context switch: what was emitted is the snapshot; requeue to continue later.
 		sc.preempted++
 		sc.stopRun = nil
-		if res != nil {
-			addUsage(&sc.usage, res.Usage, true)
-		}
 		k.sched.Requeue(sc.call, now)
 		k.mu.Unlock()
 		k.poke()
@@ -247,12 +268,11 @@ func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Re
 	sc.stopRun = nil
 	if err == nil {
 		e.completed.Add(1)
-		addUsage(&sc.usage, res.Usage, false)
 		res = &llm.Result{
 			Text:         req.Resume + res.Text,
 			ToolCalls:    res.ToolCalls,
 			FinishReason: res.FinishReason,
-			Usage:        sc.usage,
+			Usage:        callUsage(res.Usage, sc.sliceStart),
 		}
 	} else {
 		e.failed.Add(1)
@@ -262,16 +282,15 @@ func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Re
 	k.end(sc, res, err)
 }
 
-// addUsage accumulates a slice's usage. Each slice re-reads the prompt (plus what was
-// generated before it), so only the first slice's prompt counts as the call's prompt.
-func addUsage(total *api.Usage, u api.Usage, preempted bool) {
-	if total.PromptTokens == 0 {
-		total.PromptTokens = u.PromptTokens
-		total.PromptTokensDetails = u.PromptTokensDetails
+// callUsage turns the last slice's usage into the whole call's. A resumed slice reads
+// the tokens produced before it as prompt; they are the call's output, not its input.
+func callUsage(last api.Usage, before int) api.Usage {
+	if before > 0 {
+		last.CompletionTokens += before
+		last.PromptTokens = max(last.PromptTokens-before, 0)
+		last.TotalTokens = last.PromptTokens + last.CompletionTokens
 	}
-	total.CompletionTokens += u.CompletionTokens
-	total.TotalTokens = total.PromptTokens + total.CompletionTokens
-	_ = preempted
+	return last
 }
 
 // classify gives an error from a core the cause that really ended the call: the caller

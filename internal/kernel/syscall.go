@@ -57,8 +57,9 @@ type Syscall struct {
 	core       *coreEntry
 	stopRun    context.CancelCauseFunc // ends the current slice
 	snapshot   strings.Builder         // assistant text produced so far, across slices
+	produced   int                     // text deltas streamed so far: about one token each
 	toolCalls  []api.ToolCall
-	usage      api.Usage
+	sliceStart int // produced when the current slice began
 	preempted  int
 	sawToolArg bool
 

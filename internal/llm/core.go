@@ -24,7 +24,8 @@ type Request struct {
 	Session        string
 
 	// Resume is assistant text already produced for this call before a context switch.
-	// The core continues from its end and does not emit it again.
+	// The core continues from its end and does not emit it again. MaxTokens then counts
+	// only the tokens still to produce, as vLLM counts them for continue_final_message.
 	Resume string
 }
 

@@ -127,6 +127,7 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 		msg := errorMessage(err)
 		out.Error = &msg
 		out.StatusCode = api.KindOf(err).HTTPStatus()
+		out.Kind = api.KindOf(err)
 	} else {
 		out.Finished = true
 		out.StatusCode = http.StatusOK

@@ -96,9 +96,12 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 	}
 	seed := Seed(req.Messages)
 	start := len(strings.Fields(req.Resume))
-	n := req.MaxTokens
-	if n <= 0 {
-		n = 16
+	// Like a model that meets its end-of-sequence token, an answer has a natural length
+	// drawn from the conversation; max_tokens cuts it short.
+	natural := 24 + int(seed%232)
+	n, finish := req.MaxTokens+start, "length"
+	if req.MaxTokens <= 0 || natural < n {
+		n, finish = natural, "stop"
 	}
 	jsonOut := req.ResponseFormat != nil && req.ResponseFormat.Type != "" && req.ResponseFormat.Type != "text"
 	var sb strings.Builder
@@ -124,7 +127,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		emit(llm.Delta{Text: text})
 	}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
-	return &llm.Result{Text: text, FinishReason: "length", Usage: usage}, nil
+	return &llm.Result{Text: text, FinishReason: finish, Usage: usage}, nil
 }
 
 func (c *Core) sleep(ctx context.Context, d time.Duration) error {
