@@ -210,7 +210,9 @@ func (e *Engine) Cancel(r *Request, now time.Duration) {
 
 // Step runs one iteration starting at now: schedule running requests (decodes and
 // unfinished prefill chunks), then, if nothing had to be preempted, admit waiting ones,
-// all within the token budget; then advance every scheduled request by its tokens.
+// all within the token budget; then advance every scheduled request by its tokens. A step
+// schedules nothing only when its sole running request had to preempt itself (memory
+// held by pins); the next step readmits it, giving up pins if it must.
 func (e *Engine) Step(now time.Duration) StepResult {
 	e.ExpirePins(now)
 	e.sched, e.emitted, e.finished = e.sched[:0], e.emitted[:0], e.finished[:0]

@@ -480,3 +480,28 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("linear(320) = %v, want midpoint %v", got, want)
 	}
 }
+
+// A conversation's next turn finds the previous turn's prompt and output in the cache:
+// the rendered reply tokenizes back to the ids the engine generated.
+func TestNextTurnHitsOutputBlocks(t *testing.T) {
+	e := newTestEngine(t, "test", ModeVLLM, PolicyFCFS)
+	msgs := []Message{{Role: "user", Content: "Summarize the plan."}}
+	r1, err := BuildRequest(GenRequest{Messages: msgs, MaxTokens: 100, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Submit(r1, 0)
+	now := runUntilIdle(t, e, 0, 1000)
+	reply := OutputText(r1.Seed, 0, r1.NumOutput)
+	r2, err := BuildRequest(GenRequest{Messages: append(msgs,
+		Message{Role: "assistant", Content: reply}, Message{Role: "user", Content: "Shorter."})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Submit(r2, now)
+	runUntilIdle(t, e, now, 1000)
+	// Everything the first turn computed (prompt + 99 of its 100 outputs) in full blocks.
+	if want := (len(r1.Prompt) + 99) / 16 * 16; r2.NumCached != want {
+		t.Errorf("next turn found %d tokens cached, want %d", r2.NumCached, want)
+	}
+}

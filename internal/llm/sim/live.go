@@ -250,6 +250,23 @@ func (l *Live) Generate(ctx context.Context, req GenRequest, onToken func(text s
 
 // prepare tokenizes and decides everything about the output that is known in advance.
 func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
+	r, tool, err := buildRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	r.ID = l.nextID.Add(1)
+	return &liveReq{r: r, tool: tool, notify: make(chan struct{}, 1)}, nil
+}
+
+// BuildRequest turns a generation into an engine request exactly as Live does —
+// template, tokens, output seed and length — for simulations that drive an Engine in
+// virtual time. The caller sets ID.
+func BuildRequest(g GenRequest) (*Request, error) {
+	r, _, err := buildRequest(&g)
+	return r, err
+}
+
+func buildRequest(req *GenRequest) (*Request, *Tool, error) {
 	var ids []uint32
 	var base int
 	offset := 0
@@ -258,26 +275,24 @@ func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
 		offset = CountTokens(req.ContinueFinal)
 	} else {
 		if req.ContinueFinal != "" {
-			return nil, fmt.Errorf("%w: continuing a final message needs chat messages", ErrInvalidRequest)
+			return nil, nil, fmt.Errorf("%w: continuing a final message needs chat messages", ErrInvalidRequest)
 		}
 		ids = encodeCompletion(req.Prompt)
 		base = len(ids)
 	}
 	seed := outputSeed(ids[:base], req.Seed, req.Session)
+	tool, err := chooseTool(req, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Priority matters only to an engine running the priority policy.
 	r := &Request{
-		ID:        l.nextID.Add(1),
 		Prompt:    ids,
 		MaxTokens: req.MaxTokens,
+		Priority:  req.Priority,
 		KVTTL:     req.KVTTL,
 		Seed:      seed,
 		Offset:    offset,
-	}
-	if l.eng.Policy() == PolicyPriority {
-		r.Priority = req.Priority
-	}
-	tool, err := chooseTool(req, seed)
-	if err != nil {
-		return nil, err
 	}
 	switch {
 	case req.IgnoreEOS:
@@ -287,7 +302,7 @@ func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
 	default:
 		r.EOSAt = max(0, NaturalLength(seed)-offset)
 	}
-	return &liveReq{r: r, tool: tool, notify: make(chan struct{}, 1)}, nil
+	return r, tool, nil
 }
 
 func chooseTool(req *GenRequest, seed uint64) (*Tool, error) {
