@@ -439,6 +439,8 @@ func (l *Live) apply(c command) {
 }
 
 func (l *Live) deliver(st *StepResult) {
+	// Publish first: a caller woken below must see the state its request ended in.
+	l.publish()
 	m := l.metrics
 	for _, r := range st.Emitted {
 		lr := l.reqs[r.ID]
@@ -486,7 +488,6 @@ func (l *Live) deliver(st *StepResult) {
 		lr.mu.Unlock()
 		l.complete(lr, nil)
 	}
-	l.publish()
 }
 
 func (l *Live) complete(lr *liveReq, err error) {
