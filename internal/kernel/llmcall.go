@@ -30,6 +30,12 @@ type LLMCall struct {
 // SubmitLLM turns c into a syscall and queues it. The returned syscall ends on its own;
 // ctx bounds its life (its end cancels the syscall).
 func (k *Kernel) SubmitLLM(ctx context.Context, c LLMCall) (*Syscall, error) {
+	return k.SubmitLLMWith(ctx, c, nil)
+}
+
+// SubmitLLMWith is SubmitLLM with a hook that sees the syscall before it can be
+// dispatched, under the kernel's lock: what the hook writes, Emit may read.
+func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Syscall)) (*Syscall, error) {
 	req := c.Request
 	if req.Model == "" {
 		req.Model = k.opts.DefaultLLM
@@ -80,6 +86,9 @@ func (k *Kernel) SubmitLLM(ctx context.Context, c LLMCall) (*Syscall, error) {
 		Priority: c.Priority, Tokens: llm.EstimateTokens(req.Messages, req.Tools) + req.MaxTokens,
 	}
 	sc.timings.Arrival = time.Now()
+	if before != nil {
+		before(sc)
+	}
 	if err := k.sched.Submit(sc.call, k.now()); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
@@ -122,38 +121,19 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 // with the first delta, so a call that fails before producing anything still gets a
 // proper HTTP error status.
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool) {
-	flusher, _ := w.(http.Flusher)
-	var mu sync.Mutex
-	started := false
+	sse := newSSEWriter(w)
+	defer sse.Close()
+	model := call.Request.Model
 	var id string
 	var created int64
-	send := func(v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		if flusher != nil {
-			flusher.Flush()
-		}
+	first := func() {
+		sse.eventLocked(chunk(id, created, model, api.Delta{Role: "assistant", Content: new("")}, nil))
 	}
-	begin := func() {
-		if started {
-			return
-		}
-		started = true
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-		send(chunk(id, created, call.Request.Model, api.Delta{Role: "assistant", Content: new("")}, nil))
-	}
-	var sc *kernel.Syscall
 	call.Emit = func(d llm.Delta) {
-		mu.Lock()
-		defer mu.Unlock()
-		begin()
+		sse.Begin(first)
 		if d.Text != "" {
 			text := d.Text
-			send(chunk(id, created, call.Request.Model, api.Delta{Content: &text}, nil))
+			sse.Event(chunk(id, created, model, api.Delta{Content: &text}, nil))
 		}
 		if len(d.ToolCalls) > 0 {
 			tcs := make([]api.ToolCall, len(d.ToolCalls))
@@ -163,43 +143,38 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 				}
 				tcs[i] = tc
 			}
-			send(chunk(id, created, call.Request.Model, api.Delta{ToolCalls: tcs}, nil))
+			sse.Event(chunk(id, created, model, api.Delta{ToolCalls: tcs}, nil))
 		}
 	}
-	var err error
-	sc, err = s.k.SubmitLLM(r.Context(), call)
+	// id and created are written before the syscall exists and read by Emit only after
+	// it was dispatched, which the kernel's lock orders.
+	sc, err := s.k.SubmitLLMWith(r.Context(), call, func(sc *kernel.Syscall) {
+		id, created = completionID(sc), sc.Arrival().Unix()
+	})
 	if err != nil {
 		writeOpenAIError(w, err)
 		return
 	}
-	mu.Lock()
-	id, created = completionID(sc), sc.Arrival().Unix()
-	mu.Unlock()
 	res, err := sc.Wait(r.Context())
-	mu.Lock()
-	defer mu.Unlock()
 	if err != nil {
-		if !started {
+		if !sse.Started() {
 			writeOpenAIError(w, err)
 			return
 		}
 		// Mid-stream failure: OpenAI's SDKs raise an error event's payload, so the agent
 		// learns the answer is incomplete instead of reading a silent truncation.
-		send(openAIErrorBody(api.KindOf(err), errorMessage(err)))
+		sse.Event(openAIErrorBody(api.KindOf(err), errorMessage(err)))
 		return
 	}
-	begin()
+	sse.Begin(first)
 	fr := finishReason(res)
-	send(chunk(id, created, call.Request.Model, api.Delta{}, &fr))
+	sse.Event(chunk(id, created, model, api.Delta{}, &fr))
 	if includeUsage {
 		u := res.Usage
-		send(api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created,
-			Model: call.Request.Model, Choices: []api.ChunkChoice{}, Usage: &u})
+		sse.Event(api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created,
+			Model: model, Choices: []api.ChunkChoice{}, Usage: &u})
 	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	if flusher != nil {
-		flusher.Flush()
-	}
+	sse.Event("[DONE]")
 }
 
 func chunk(id string, created int64, model string, d api.Delta, finish *string) api.ChatCompletionChunk {
