@@ -72,9 +72,13 @@ type Model struct {
 	Resume *bool `koanf:"resume"`
 	// Priority: pass call priorities down (vLLM started with --scheduling-policy priority).
 	Priority bool `koanf:"priority"`
-	// Sim backend: time to first token and per-token delay of the simulated engine.
-	TTFT       time.Duration `koanf:"ttft"`
-	TokenDelay time.Duration `koanf:"token_delay"`
+	// Sim backend: the engine profile (llama3-8b-h100, llama3-8b-a100, llama3-70b-4xh100,
+	// test), its mode (vllm or naive), its own queue policy (fcfs or priority) and how
+	// much faster than real time it runs.
+	Profile   string  `koanf:"profile"`
+	Mode      string  `koanf:"mode"`
+	SimPolicy string  `koanf:"sim_policy"`
+	Speed     float64 `koanf:"speed"`
 }
 
 // DefaultSimModel is the model served when no model is configured.

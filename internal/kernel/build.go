@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 )
 
@@ -47,13 +47,11 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 func buildCore(m config.Model) (llm.Core, error) {
 	switch {
 	case m.Backend == "sim":
-		ttft, delay := m.TTFT, m.TokenDelay
-		if ttft == 0 && delay == 0 {
-			// Roughly a Llama-3-8B on one H100 at low load, as the simulator's default profile.
-			ttft, delay = 20*time.Millisecond, 7*time.Millisecond
-		}
-		return simcore.New(simcore.Config{Model: m.Name, TTFT: ttft, TokenDelay: delay,
-			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight}), nil
+		return simcore.New(simcore.Config{
+			Config: sim.Config{Profile: m.Profile, Mode: sim.Mode(m.Mode), Policy: sim.Policy(m.SimPolicy),
+				Speed: m.Speed, Model: m.Name},
+			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
+		})
 	case openAICompatible[m.Backend]:
 		return newOpenAICore(m)
 	case m.Backend == "anthropic" || m.Backend == "gemini":

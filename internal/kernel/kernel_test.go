@@ -13,6 +13,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 )
 
@@ -106,14 +107,17 @@ func TestAdmissionLimitsHoldUnderConcurrency(t *testing.T) {
 }
 
 func TestRoundRobinResumesExactlyOnSimCore(t *testing.T) {
-	sim := simcore.New(simcore.Config{Model: "sim", TokenDelay: 200 * time.Microsecond, MaxInflight: 1})
+	sim, err := simcore.New(simcore.Config{Config: sim.Config{Model: "sim", Speed: 25}, MaxInflight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	k := newKernel(t, Options{Policy: "rr", TimeSlice: 5 * time.Millisecond},
 		CoreConfig{Model: "sim", Backend: "sim", Core: sim})
 
 	prompts := []string{"first agent task", "second agent task", "third agent task"}
 	want := make([]string, len(prompts))
 	for i, p := range prompts {
-		res, err := sim.Generate(context.Background(), &llm.Request{Messages: userMsg(p), MaxTokens: 120}, func(llm.Delta) {})
+		res, err := sim.Generate(context.Background(), &llm.Request{Messages: userMsg(p), MaxTokens: 120, Session: p}, func(llm.Delta) {})
 		if err != nil {
 			t.Fatal(err)
 		}

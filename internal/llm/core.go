@@ -29,7 +29,9 @@ type Request struct {
 	Resume string
 }
 
-// Delta is one streamed piece of a response.
+// Delta is one streamed piece of a response. A text delta is one token, as engines
+// stream them; the kernel counts deltas to know how much of a preempted call's output
+// budget is left.
 type Delta struct {
 	Text string
 	// ToolCalls carries fragments of tool calls in OpenAI's streaming form: Index says

@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/internal/kernel"
-	"github.com/aios-go/aios/internal/llm/simcore"
 )
 
 // fuzzServer builds a kernel whose sim core answers instantly, so each input costs
 // microseconds.
 func fuzzServer(f *testing.F) *Server {
 	k, err := kernel.New(kernel.Options{Timeout: 5 * time.Second}, []kernel.CoreConfig{{
-		Model: "sim-test", Backend: "sim", Core: simcore.New(simcore.Config{Model: "sim-test", MaxInflight: 64}),
+		Model: "sim-test", Backend: "sim", Core: fastSim(f, 64),
 	}})
 	if err != nil {
 		f.Fatal(err)

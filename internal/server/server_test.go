@@ -17,6 +17,7 @@ import (
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 )
 
@@ -35,6 +36,16 @@ func (f *funcCore) Capacity() llm.Capacity         { return llm.Capacity{MaxInfl
 func (f *funcCore) Health(context.Context) error   { return nil }
 func (f *funcCore) Close() error                   { return nil }
 
+// fastSim is the simulated engine running 200 times faster than real time.
+func fastSim(tb testing.TB, maxInflight int) *simcore.Core {
+	tb.Helper()
+	c, err := simcore.New(simcore.Config{Config: sim.Config{Model: "sim-test", Speed: 200}, MaxInflight: maxInflight})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
 type harness struct {
 	t   *testing.T
 	url string
@@ -44,8 +55,7 @@ type harness struct {
 func start(t *testing.T, opts Options, cores ...kernel.CoreConfig) *harness {
 	t.Helper()
 	if len(cores) == 0 {
-		cores = []kernel.CoreConfig{{Model: "sim-test", Backend: "sim",
-			Core: simcore.New(simcore.Config{Model: "sim-test", TokenDelay: 50 * time.Microsecond})}}
+		cores = []kernel.CoreConfig{{Model: "sim-test", Backend: "sim", Core: fastSim(t, 64)}}
 	}
 	k, err := kernel.New(kernel.Options{}, cores)
 	if err != nil {

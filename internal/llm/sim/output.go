@@ -169,3 +169,17 @@ func schemaType(raw json.RawMessage) string {
 	}
 	return ""
 }
+
+// EachToken calls f with each output token of text in order: a word and the space after
+// it, as OutputWord renders them. Streams send one token an event, as vLLM does, so a
+// client counting events counts tokens.
+func EachToken(text string, f func(tok string)) {
+	for len(text) > 0 {
+		i := strings.IndexByte(text, ' ')
+		if i < 0 {
+			i = len(text) - 1
+		}
+		f(text[:i+1])
+		text = text[i+1:]
+	}
+}

@@ -362,7 +362,7 @@ func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, g GenReq
 	}
 	res, err := s.live.Generate(ctx, g, func(text string) {
 		opening()
-		out.send(chunk(delta{Content: &text}, nil))
+		EachToken(text, func(tok string) { out.send(chunk(delta{Content: &tok}, nil)) })
 	})
 	if err != nil {
 		out.fail(ctx, err)
@@ -412,7 +412,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
 		return completion{ID: id, Object: "text_completion", Created: created, Model: s.live.Model(),
 			Choices: []completionChoice{{Text: text, FinishReason: finish}}}
 	}
-	res, err := s.live.Generate(ctx, g, func(text string) { out.send(chunk(text, nil)) })
+	res, err := s.live.Generate(ctx, g, func(text string) {
+		EachToken(text, func(tok string) { out.send(chunk(tok, nil)) })
+	})
 	if err != nil {
 		out.fail(ctx, err)
 		return
