@@ -83,10 +83,10 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	}
 	var perr error
 	s := sched.New(func(m sched.Module) sched.Policy {
-		p, err := sched.NewPolicy(policy, opts.TimeSlice)
+		p, err := sched.NewPolicy(sched.Config{Name: policy, Slice: opts.TimeSlice})
 		if err != nil {
 			perr = err
-			p, _ = sched.NewPolicy("fifo", 0)
+			p, _ = sched.NewPolicy(sched.Config{})
 		}
 		return p
 	})
@@ -263,6 +263,10 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 		k.mu.Unlock()
 		k.poke()
 		return
+	}
+	sc.call.OutputTokens = sc.produced
+	if res != nil && res.Usage.CompletionTokens > 0 {
+		sc.call.OutputTokens = callUsage(res.Usage, sc.sliceStart).CompletionTokens
 	}
 	k.sched.Complete(sc.call, now)
 	sc.stopRun = nil

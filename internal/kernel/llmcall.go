@@ -81,9 +81,11 @@ func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Sysc
 	}
 	k.nextID++
 	sc.ID = k.nextID
+	prompt := llm.EstimateTokens(req.Messages, req.Tools)
 	sc.call = &sched.Call{
 		ID: sc.ID, Agent: c.Agent, Program: c.Program, Module: sched.LLM, Model: req.Model,
-		Priority: c.Priority, Tokens: llm.EstimateTokens(req.Messages, req.Tools) + req.MaxTokens,
+		Priority: c.Priority, Tokens: prompt + req.MaxTokens,
+		InputTokens: prompt, MaxOutput: req.MaxTokens, Text: lastText(req.Messages, 512),
 	}
 	sc.timings.Arrival = time.Now()
 	if before != nil {
@@ -132,4 +134,17 @@ func (k *Kernel) CallLLM(ctx context.Context, c LLMCall) (*llm.Result, *Syscall,
 	}
 	res, err := sc.Wait(ctx)
 	return res, sc, err
+}
+
+// lastText is the end of the conversation's last message, which policies that predict
+// output lengths compare calls by.
+func lastText(msgs []api.Message, n int) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	t := string(msgs[len(msgs)-1].Content)
+	if len(t) > n {
+		t = t[len(t)-n:]
+	}
+	return t
 }

@@ -59,6 +59,14 @@ type Call struct {
 	Tokens   int    // KV tokens the call may hold at once (prompt + max output), for admission
 	Arrival  time.Duration
 
+	// What policies that learn may read: the prompt's size and a short text to compare
+	// calls by (e.g. its last message), and, set by the owner before Complete, the
+	// output it produced.
+	InputTokens  int
+	MaxOutput    int
+	Text         string
+	OutputTokens int
+
 	// NoPreempt marks a call that cannot be snapshotted now (it is emitting a tool call).
 	NoPreempt bool
 

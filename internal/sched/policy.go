@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"container/list"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -28,23 +29,54 @@ type Policy interface {
 	Quantum(c *Call) time.Duration
 }
 
-// PolicyNames lists the policies New accepts.
-var PolicyNames = []string{"fifo", "rr", "priority"}
+// Observer is implemented by policies that learn from what runs: attained service,
+// virtual token counters, output lengths. The scheduler calls it as calls start and stop.
+type Observer interface {
+	// Started: c was given a core.
+	Started(c *Call, now time.Duration)
+	// Stopped: c left its core, preempted (done false, it will be pushed again) or for
+	// good (done true; c.OutputTokens holds what it produced when the owner set it).
+	Stopped(c *Call, now time.Duration, done bool)
+}
 
-// NewPolicy builds a policy by name. slice is rr's time slice.
-func NewPolicy(name string, slice time.Duration) (Policy, error) {
-	switch name {
-	case "fifo", "":
-		return &fifo{name: "fifo"}, nil
-	case "rr":
-		if slice <= 0 {
-			return nil, fmt.Errorf("rr needs a positive time slice, got %v", slice)
+// Config parameterises a policy; each policy reads the fields it needs.
+type Config struct {
+	Name  string
+	Slice time.Duration // rr's time slice
+}
+
+// policies maps a name to its constructor. Policies in other files register here.
+var policies = map[string]func(Config) (Policy, error){
+	"fifo": func(Config) (Policy, error) { return &fifo{name: "fifo"}, nil },
+	"rr": func(c Config) (Policy, error) {
+		if c.Slice <= 0 {
+			return nil, fmt.Errorf("rr needs a positive time slice, got %v", c.Slice)
 		}
-		return &fifo{name: "rr", slice: slice}, nil
-	case "priority":
-		return &priority{}, nil
+		return &fifo{name: "rr", slice: c.Slice}, nil
+	},
+	"priority": func(Config) (Policy, error) { return &priority{}, nil },
+}
+
+// PolicyNames lists the policies NewPolicy accepts, sorted.
+func PolicyNames() []string {
+	out := make([]string, 0, len(policies))
+	for n := range policies {
+		out = append(out, n)
 	}
-	return nil, fmt.Errorf("unknown scheduling policy %q (known: %v)", name, PolicyNames)
+	sort.Strings(out)
+	return out
+}
+
+// NewPolicy builds the policy cfg names ("" is fifo).
+func NewPolicy(cfg Config) (Policy, error) {
+	if cfg.Name == "" {
+		cfg.Name = "fifo"
+	}
+	mk, ok := policies[cfg.Name]
+	if !ok {
+		return nil, fmt.Errorf("unknown scheduling policy %q (known: %v)", cfg.Name, PolicyNames())
+	}
+	return mk(cfg)
 }
 
 // fifo serves calls in the order they (re-)entered the queue. With a slice it is round

@@ -10,7 +10,7 @@ import (
 // cancellations and preemptions, and checks after each step that no core holds more than
 // its capacity and that every call ends exactly once.
 func TestInvariantsUnderRandomLoad(t *testing.T) {
-	for _, policy := range PolicyNames {
+	for _, policy := range PolicyNames() {
 		t.Run(policy, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
 			s := newSched(t, policy, 5*ms,

@@ -12,7 +12,7 @@ const ms = time.Millisecond
 func newSched(t *testing.T, policy string, slice time.Duration, cores ...CoreSpec) *Scheduler {
 	t.Helper()
 	s := New(func(Module) Policy {
-		p, err := NewPolicy(policy, slice)
+		p, err := NewPolicy(Config{Name: policy, Slice: slice})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func TestPriorityOrder(t *testing.T) {
 }
 
 func TestCancelQueued(t *testing.T) {
-	for _, policy := range PolicyNames {
+	for _, policy := range PolicyNames() {
 		t.Run(policy, func(t *testing.T) {
 			s := newSched(t, policy, 10*ms, oneCore(1))
 			runTable(t, s, []event{
@@ -271,10 +271,10 @@ func TestModulesHaveSeparateQueues(t *testing.T) {
 }
 
 func TestUnknownPolicy(t *testing.T) {
-	if _, err := NewPolicy("lottery", 0); err == nil {
+	if _, err := NewPolicy(Config{Name: "lottery"}); err == nil {
 		t.Fatal("unknown policy accepted")
 	}
-	if _, err := NewPolicy("rr", 0); err == nil {
+	if _, err := NewPolicy(Config{Name: "rr"}); err == nil {
 		t.Fatal("rr without a slice accepted")
 	}
 	if m, ok := ParseModule("storage"); !ok || m != Storage || m.String() != "storage" {

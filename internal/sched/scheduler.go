@@ -206,6 +206,9 @@ func (s *Scheduler) start(c *Call, k *core, now time.Duration) {
 		c.FirstStart = now
 	}
 	c.Slices++
+	if o, ok := s.queues[c.Module].(Observer); ok {
+		o.Started(c, now)
+	}
 	k.inflight++
 	k.tokens += c.Tokens
 	k.running[c] = struct{}{}
@@ -280,6 +283,9 @@ func (s *Scheduler) Requeue(c *Call, now time.Duration) {
 		return
 	}
 	s.release(c, now)
+	if o, ok := s.queues[c.Module].(Observer); ok {
+		o.Stopped(c, now, false)
+	}
 	s.enqueue(c, now)
 }
 
@@ -290,6 +296,9 @@ func (s *Scheduler) Complete(c *Call, now time.Duration) {
 	}
 	s.release(c, now)
 	c.State = Finished
+	if o, ok := s.queues[c.Module].(Observer); ok {
+		o.Stopped(c, now, true)
+	}
 }
 
 // Cancel removes a call wherever it is. It reports whether the call was still queued or
