@@ -57,6 +57,11 @@ func OutputWord(seed uint64, i int) string { return outputWords[outputIndex(seed
 
 func outputToken(seed uint64, i int) uint32 { return outputIDs[outputIndex(seed, i)] }
 
+// OutputToken is the id of output token i of sequence seed: what the tokenizer gives for
+// OutputWord(seed, i). Simulations that build prompts as token ids use it to put a
+// previous answer into the next prompt, as a chat client sends it back.
+func OutputToken(seed uint64, i int) uint32 { return outputToken(seed, i) }
+
 // OutputText renders output tokens [from, to) of a request with this seed.
 func OutputText(seed uint64, from, to int) string {
 	var b strings.Builder

@@ -98,13 +98,15 @@ const (
 	h100AttnFLOPS = 350e12
 )
 
+// The production profiles allow Llama-3.1's 128k context (same architecture and KV size
+// as Llama-3), so coding-agent workloads with 16-32k contexts fit.
 var profiles = map[string]Profile{
 	"llama3-8b-h100": {
 		Name: "llama3-8b-h100", Model: "meta-llama/Meta-Llama-3-8B-Instruct",
 		GPUs: 1, GPUMemoryBytes: h100Memory, GPUMemoryUtilization: 0.9,
 		WeightBytes: llama8BWeights, ActivationBytes: 2 * gib,
 		KVBytesPerToken: llama8BKV, BlockSize: 16,
-		MaxModelLen: 8192, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
+		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: h100Scale,
 		AttnBandwidth: h100AttnBW, AttnFLOPS: h100AttnFLOPS, AttnFLOPsPerPair: llama8BPair,
 	},
@@ -113,7 +115,7 @@ var profiles = map[string]Profile{
 		GPUs: 1, GPUMemoryBytes: a100Memory, GPUMemoryUtilization: 0.9,
 		WeightBytes: llama8BWeights, ActivationBytes: 2 * gib,
 		KVBytesPerToken: llama8BKV, BlockSize: 16,
-		MaxModelLen: 8192, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
+		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: 1,
 		AttnBandwidth: a100AttnBW, AttnFLOPS: a100AttnFLOPS, AttnFLOPsPerPair: llama8BPair,
 	},
@@ -122,7 +124,7 @@ var profiles = map[string]Profile{
 		GPUs: 4, GPUMemoryBytes: h100Memory, GPUMemoryUtilization: 0.9,
 		WeightBytes: llama70BWeights, ActivationBytes: 2 * gib,
 		KVBytesPerToken: llama70BKV, BlockSize: 16,
-		MaxModelLen: 8192, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
+		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: tp4Scale,
 		AttnBandwidth: 4 * h100AttnBW, AttnFLOPS: 4 * h100AttnFLOPS, AttnFLOPsPerPair: llama70BPair,
 	},
