@@ -28,6 +28,8 @@ type ChatCompletionRequest struct {
 	// Priority follows vLLM: larger is more urgent here (the kernel flips the sign when it
 	// passes the value down to vLLM, where lower runs first).
 	Priority *int `json:"priority,omitempty"`
+	// IgnoreEOS is vLLM's sampling extension, passed down to engines that take it.
+	IgnoreEOS bool `json:"ignore_eos,omitempty"`
 }
 
 type StreamOptions struct {

@@ -20,8 +20,10 @@ type Request struct {
 	MaxTokens      int
 	ResponseFormat *api.ResponseFormat
 	Priority       int
-	Agent          string
-	Session        string
+	// IgnoreEOS asks for exactly MaxTokens tokens (vLLM's ignore_eos), as benchmarks do.
+	IgnoreEOS bool
+	Agent     string
+	Session   string
 
 	// Resume is assistant text already produced for this call before a context switch.
 	// The core continues from its end and does not emit it again. MaxTokens then counts

@@ -72,7 +72,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	lreq := llm.Request{
 		Model: model, Messages: req.Messages, Tools: req.Tools, ToolChoice: req.ToolChoice,
-		Temperature: req.Temperature, ResponseFormat: req.ResponseFormat,
+		Temperature: req.Temperature, ResponseFormat: req.ResponseFormat, IgnoreEOS: req.IgnoreEOS,
 	}
 	switch {
 	case req.MaxCompletionTokens != nil:

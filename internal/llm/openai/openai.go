@@ -441,6 +441,11 @@ func (c *Core) params(req *llm.Request) (openai.ChatCompletionNewParams, error) 
 		// vLLM runs lower values first; the kernel's larger value is more urgent.
 		extra["priority"] = -req.Priority
 	}
+	if req.IgnoreEOS {
+		// vLLM's sampling extension: generate exactly max_tokens. Sent only when asked,
+		// as OpenAI itself rejects unknown fields.
+		extra["ignore_eos"] = true
+	}
 	if len(extra) > 0 {
 		p.SetExtraFields(extra)
 	}

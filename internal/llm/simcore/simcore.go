@@ -65,6 +65,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		ContinueFinal: req.Resume,
 		Model:         req.Model,
 		MaxTokens:     req.MaxTokens,
+		IgnoreEOS:     req.IgnoreEOS,
 		Priority:      -req.Priority, // vLLM runs lower values first
 		Tools:         simTools(req.Tools),
 		Session:       req.Session,
