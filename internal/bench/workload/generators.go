@@ -52,11 +52,11 @@ func (g *gen) tokens(mean, sigma float64, lo, hi int) int {
 }
 
 // wait draws a lognormal duration with the given median, clipped to lo..hi, then
-// multiplies it by the tool-time scale. Rounding to the microsecond keeps traces readable
-// and their millisecond values exact.
+// multiplies it by the tool-time scale, up to maxTime so that a huge scale cannot overflow
+// a Duration. Rounding to the microsecond keeps traces readable.
 func (g *gen) wait(median time.Duration, sigma float64, lo, hi time.Duration) time.Duration {
 	d := float64(median) * math.Exp(sigma*g.r.NormFloat64())
-	d = min(max(d, float64(lo)), float64(hi)) * g.scale
+	d = min(min(max(d, float64(lo)), float64(hi))*g.scale, float64(maxTime))
 	return time.Duration(math.Round(d/float64(time.Microsecond))) * time.Microsecond
 }
 

@@ -452,6 +452,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"", 1, Options{}},
 		{"react", -1, Options{}},
 		{"react", 1, Options{Agents: -2}},
+		{"react", 1, Options{Agents: 1 << 40}},
 		{"react", 1, Options{Heavy: -1}},
 		{"react", 1, Options{Heavy: math.NaN()}},
 		{"react", 1, Options{Heavy: math.Inf(1)}},
@@ -463,6 +464,14 @@ func TestGenerateErrors(t *testing.T) {
 		} else {
 			t.Logf("Generate(%q, %d, %+v): %v", tc.kind, tc.n, tc.opt, err)
 		}
+	}
+	// An absurd scale saturates instead of overflowing into negative durations.
+	ps, err := Generate("swe", 1, 1, Options{Scale: 1e300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Validate() != nil || ps[0].Steps[1].ToolTime != maxTime {
+		t.Errorf("Scale 1e300: tool time %v, valid: %v; want %v", ps[0].Steps[1].ToolTime, ps[0].Validate(), maxTime)
 	}
 	if ps, err := Generate("react", 0, 1, Options{}); err != nil || len(ps) != 0 {
 		t.Errorf("Generate 0 = %v, %v; want no programs and no error", ps, err)

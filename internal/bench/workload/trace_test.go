@@ -3,7 +3,9 @@ package workload
 import (
 	"bytes"
 	"errors"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +264,31 @@ func FuzzReadTrace(f *testing.F) {
 			t.Fatalf("round trip changed the programs:\n got %+v\nwant %+v", again, ps)
 		}
 	})
+}
+
+// The example in docs/bench.md parses and means what the text around it says.
+func TestTraceDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/bench.md")
+	if err != nil {
+		t.Skipf("docs/bench.md: %v", err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Trace format")
+	_, block, ok2 := strings.Cut(section, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal(`docs/bench.md has no json example under "## Trace format"`)
+	}
+	ps, err := ReadTrace(strings.NewReader(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 2 {
+		t.Fatalf("%d programs, want 2", len(ps))
+	}
+	if c := ps[0].ContextAt(2); c != 825 {
+		t.Errorf("program 0 step 2 sends %d prompt tokens, the text says 825", c)
+	}
+	if j := ps[1].Steps[3]; j.Parent != 2 || !slices.Equal(j.Deps, []int{1, 2}) || ps[1].Steps[1].Parent != ps[1].Steps[2].Parent {
+		t.Errorf("program 1 is not the DAG the text describes: %+v", ps[1].Steps)
+	}
 }

@@ -212,6 +212,10 @@ type Options struct {
 // DefaultAgents is the number of agents when Options.Agents is 0.
 const DefaultAgents = 8
 
+// maxAgents bounds Options.Agents: assignment keeps a counter per agent, and no benchmark
+// runs more agents than this.
+const maxAgents = 1 << 20
+
 // Kinds lists the generator names Generate accepts.
 func Kinds() []string { return []string{"react", "swe", "chat", "lats", "mixed"} }
 
@@ -243,8 +247,8 @@ func Generate(kind string, n int, seed uint64, opt Options) ([]Program, error) {
 	if agents == 0 {
 		agents = DefaultAgents
 	}
-	if agents < 0 {
-		return nil, fmt.Errorf("workload: %d agents, want 1 or more (0 for the default %d)", agents, DefaultAgents)
+	if agents < 0 || agents > maxAgents {
+		return nil, fmt.Errorf("workload: %d agents, want 1..%d (0 for the default %d)", agents, maxAgents, DefaultAgents)
 	}
 	if math.IsNaN(opt.Heavy) || math.IsInf(opt.Heavy, 0) || opt.Heavy < 0 {
 		return nil, fmt.Errorf("workload: heavy factor %v, want a finite value >= 0 (above 1 to weight agent-0)", opt.Heavy)
