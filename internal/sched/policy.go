@@ -39,10 +39,112 @@ type Observer interface {
 	Stopped(c *Call, now time.Duration, done bool)
 }
 
-// Config parameterises a policy; each policy reads the fields it needs.
+// Waker is implemented by policies whose order changes with time alone, with no event
+// to trigger a Dispatch (a group's hold on the cores lapsing): WakeAt is the next such
+// time, ok false when there is none.
+type Waker interface {
+	WakeAt() (at time.Duration, ok bool)
+}
+
+// Config parameterises a policy; each policy reads the fields it needs. A zero field
+// takes the default written beside it, so Config{Name: "plas"} is a working setup.
 type Config struct {
 	Name  string
 	Slice time.Duration // rr's time slice
+
+	// plas / atlas: Queues levels; level i < Queues-1 holds programs whose attained
+	// service is below QuantumBase*QuantumRatio^i, the last level the rest.
+	Queues       int           // default 4
+	QuantumBase  time.Duration // default 2s
+	QuantumRatio float64       // default 4; must be > 1
+	// Beta promotes a call to the top level once (program wait + call wait) /
+	// (program service + call service) >= Beta. Default 2; +Inf turns promotion off.
+	Beta float64
+
+	// fair (VTC): the client a call is charged to (default: its agent), what a token
+	// costs, and per-client weights (a client of weight 2 gets twice the tokens).
+	FairKey      func(*Call) string
+	InputWeight  float64            // default 1
+	OutputWeight float64            // default 2
+	Weights      map[string]float64 // by FairKey; missing means 1
+
+	// sjf: output length is predicted from the Neighbors most similar of the last
+	// History finished calls; a call's predicted time is InputTokens*PrefillTime +
+	// output*DecodeTime, and it runs in order of predicted time - Aging*time waited.
+	Neighbors     int           // default 5
+	History       int           // default 512
+	PrefillTime   time.Duration // per input token; default 50µs
+	DecodeTime    time.Duration // per output token; default 10ms
+	Aging         float64       // default 1
+	DefaultOutput int           // tokens assumed with no history and no MaxOutput; default 256
+
+	// sequential / hybrid: how long the group at the head keeps the cores after its last
+	// call ends, waiting for its next one (an agent's tool call sits in between).
+	// Default 5s; negative means no wait.
+	Linger time.Duration
+
+	// Per-program and per-client state is forgotten once it has had no call for
+	// IdleTTL (default 10m), or beyond the MaxIdle (default 65536) longest idle.
+	IdleTTL time.Duration
+	MaxIdle int
+}
+
+// withDefaults fills the zero fields and rejects values no policy can use.
+func (c Config) withDefaults() (Config, error) {
+	set := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setI := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setI(&c.Queues, 4)
+	setD(&c.QuantumBase, 2*time.Second)
+	set(&c.QuantumRatio, 4)
+	set(&c.Beta, 2)
+	set(&c.InputWeight, 1)
+	set(&c.OutputWeight, 2)
+	setI(&c.Neighbors, 5)
+	setI(&c.History, 512)
+	setD(&c.PrefillTime, 50*time.Microsecond)
+	setD(&c.DecodeTime, 10*time.Millisecond)
+	set(&c.Aging, 1)
+	setI(&c.DefaultOutput, 256)
+	setD(&c.Linger, 5*time.Second)
+	setD(&c.IdleTTL, 10*time.Minute)
+	setI(&c.MaxIdle, 1<<16)
+	switch {
+	case c.Queues < 1:
+		return c, fmt.Errorf("scheduler needs at least one queue, got %d", c.Queues)
+	case c.QuantumBase < 0:
+		return c, fmt.Errorf("quantum base must be positive, got %v", c.QuantumBase)
+	case !(c.QuantumRatio > 1):
+		return c, fmt.Errorf("quantum ratio must be above 1, got %v", c.QuantumRatio)
+	case !(c.Beta > 0):
+		return c, fmt.Errorf("beta must be positive, got %v", c.Beta)
+	case c.InputWeight < 0 || c.OutputWeight < 0:
+		return c, fmt.Errorf("token weights must not be negative, got %v and %v", c.InputWeight, c.OutputWeight)
+	case c.Neighbors < 1 || c.History < 1:
+		return c, fmt.Errorf("sjf needs at least one neighbour and one call of history, got %d and %d", c.Neighbors, c.History)
+	case c.PrefillTime < 0 || c.DecodeTime < 0 || c.Aging < 0:
+		return c, fmt.Errorf("sjf costs and aging must not be negative")
+	case c.IdleTTL < 0 || c.MaxIdle < 0:
+		return c, fmt.Errorf("idle TTL and limit must not be negative")
+	}
+	for k, w := range c.Weights {
+		if !(w > 0) {
+			return c, fmt.Errorf("weight of %q must be positive, got %v", k, w)
+		}
+	}
+	return c, nil
 }
 
 // policies maps a name to its constructor. Policies in other files register here.
@@ -54,7 +156,13 @@ var policies = map[string]func(Config) (Policy, error){
 		}
 		return &fifo{name: "rr", slice: c.Slice}, nil
 	},
-	"priority": func(Config) (Policy, error) { return &priority{}, nil },
+	"priority":   func(Config) (Policy, error) { return &priority{}, nil },
+	"plas":       func(c Config) (Policy, error) { return newPLAS(c, false) },
+	"atlas":      func(c Config) (Policy, error) { return newPLAS(c, true) },
+	"fair":       newFair,
+	"sjf":        newSJF,
+	"sequential": func(c Config) (Policy, error) { return newOrdered(c, "sequential", programGroup) },
+	"hybrid":     func(c Config) (Policy, error) { return newOrdered(c, "hybrid", agentGroup) },
 }
 
 // PolicyNames lists the policies NewPolicy accepts, sorted.

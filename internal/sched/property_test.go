@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -23,11 +24,12 @@ func TestInvariantsUnderRandomLoad(t *testing.T) {
 				now += time.Duration(r.IntN(3)) * ms
 				switch x := r.IntN(10); {
 				case x < 4:
-					c := &Call{ID: uint64(len(all) + 1), Module: LLM, Tokens: 1 + r.IntN(1500), Priority: r.IntN(3)}
+					c := randomCall(r, uint64(len(all)+1))
 					mustSubmit(t, s, c, now)
 					all = append(all, c)
 				case x < 7 && len(running) > 0:
 					i := r.IntN(len(running))
+					running[i].OutputTokens = 1 + r.IntN(400)
 					s.Complete(running[i], now)
 					running = append(running[:i], running[i+1:]...)
 				case x < 8 && len(all) > 0:
@@ -35,6 +37,7 @@ func TestInvariantsUnderRandomLoad(t *testing.T) {
 					s.Cancel(c, now)
 				default:
 					for _, c := range s.Preemptions(now) {
+						c.OutputTokens += r.IntN(50) // what the slice produced, as an owner may report it
 						s.Requeue(c, now)
 					}
 				}
@@ -71,6 +74,26 @@ func TestInvariantsUnderRandomLoad(t *testing.T) {
 					t.Fatalf("call %d left in state %d", c.ID, c.State)
 				}
 			}
+			// Policies that keep per-call state must have let go of every call.
+			if l, ok := s.Policy(LLM).(interface{ live() int }); ok && l.live() != 0 {
+				t.Fatalf("policy still holds state for %d calls after all ended", l.live())
+			}
 		})
 	}
+}
+
+// randomCall is a call of one of a few programs and agents (or of none), with a prompt
+// text whose kind hints at its output length, as learning policies expect.
+func randomCall(r *rand.Rand, id uint64) *Call {
+	texts := []string{"classify the sentiment of this review", "write the function body",
+		"summarize the retrieved pages", "pick the next tool", ""}
+	c := &Call{ID: id, Module: LLM, Tokens: 1 + r.IntN(1500), Priority: r.IntN(3),
+		InputTokens: r.IntN(1000), MaxOutput: r.IntN(500), Text: texts[r.IntN(len(texts))]}
+	if k := r.IntN(7); k < 6 {
+		c.Program = fmt.Sprintf("p%d", k)
+	}
+	if k := r.IntN(4); k < 3 {
+		c.Agent = fmt.Sprintf("a%d", k)
+	}
+	return c
 }

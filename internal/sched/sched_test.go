@@ -9,10 +9,18 @@ import (
 
 const ms = time.Millisecond
 
+// newSched builds a scheduler whose preemptive policies use slice: rr's time slice and
+// plas/atlas's base quantum. Groups of the fixed-order policies linger briefly, so
+// randomized tests move on in a few virtual milliseconds.
 func newSched(t *testing.T, policy string, slice time.Duration, cores ...CoreSpec) *Scheduler {
 	t.Helper()
+	return newSchedCfg(t, Config{Name: policy, Slice: slice, QuantumBase: slice, Linger: 2 * slice}, cores...)
+}
+
+func newSchedCfg(t *testing.T, cfg Config, cores ...CoreSpec) *Scheduler {
+	t.Helper()
 	s := New(func(Module) Policy {
-		p, err := NewPolicy(Config{Name: policy, Slice: slice})
+		p, err := NewPolicy(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,6 +45,13 @@ type event struct {
 	model    string
 	want     string // dispatch decisions after the event
 	wantPrem string // for preempt: the calls expected to be preempted
+
+	// What learning and program-aware policies read.
+	prog, agent, text string
+	in, maxOut        int // prompt tokens and output limit, at submit
+	out               int // output tokens produced, set at complete
+
+	check func(t *testing.T) // run after the event's dispatch decisions, if set
 }
 
 func runTable(t *testing.T, s *Scheduler, events []event) {
@@ -45,12 +60,14 @@ func runTable(t *testing.T, s *Scheduler, events []event) {
 	for i, ev := range events {
 		switch ev.op {
 		case "submit":
-			c := &Call{ID: ev.id, Module: LLM, Priority: ev.prio, Tokens: ev.tokens, Model: ev.model}
+			c := &Call{ID: ev.id, Module: LLM, Priority: ev.prio, Tokens: ev.tokens, Model: ev.model,
+				Program: ev.prog, Agent: ev.agent, Text: ev.text, InputTokens: ev.in, MaxOutput: ev.maxOut}
 			calls[ev.id] = c
 			if err := s.Submit(c, ev.at); err != nil {
 				t.Fatalf("event %d: submit %d: %v", i, ev.id, err)
 			}
 		case "complete":
+			calls[ev.id].OutputTokens = ev.out
 			s.Complete(calls[ev.id], ev.at)
 		case "cancel":
 			s.Cancel(calls[ev.id], ev.at)
@@ -73,6 +90,9 @@ func runTable(t *testing.T, s *Scheduler, events []event) {
 		}
 		if g := strings.Join(got, " "); g != ev.want {
 			t.Fatalf("event %d (%s %d at %v): dispatched %q, want %q", i, ev.op, ev.id, ev.at, g, ev.want)
+		}
+		if ev.check != nil {
+			ev.check(t)
 		}
 	}
 }

@@ -258,9 +258,17 @@ func (s *Scheduler) Preemptions(now time.Duration) []*Call {
 	return out
 }
 
-// NextDeadline is the earliest time a running call's quantum expires, so the owner knows
-// when to call Preemptions again. ok is false when no running call has a quantum.
+// NextDeadline is the earliest time a running call's quantum expires or a policy's order
+// changes on its own (Waker), so the owner knows when to call Preemptions and Dispatch
+// again. ok is false when there is no such time.
 func (s *Scheduler) NextDeadline() (at time.Duration, ok bool) {
+	for _, q := range s.queues {
+		if w, isW := q.(Waker); isW {
+			if d, has := w.WakeAt(); has && (!ok || d < at) {
+				at, ok = d, true
+			}
+		}
+	}
 	for _, k := range s.cores {
 		q := s.queues[k.spec.Module]
 		for c := range k.running {
