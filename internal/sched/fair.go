@@ -16,10 +16,16 @@ import (
 // leave the backlog), so it shares from now on instead of monopolising the engine.
 //
 // VTC charges output per decoded token. The scheduler hears of a call only when it
-// starts and stops, so the prompt is charged when the call first starts and its output
-// when it stops (preempted or done, using the OutputTokens its owner reported). The
-// service gap between backlogged clients is therefore bounded by the cost of the calls
-// that run at once plus one, rather than VTC's two calls: tests assert that bound.
+// starts and stops, so a call is charged when it first starts for its prompt and for
+// the output its client's calls produced on average (VTC's variant with length
+// prediction), and trued up when it stops with the OutputTokens its owner reported:
+// more as soon as it is known, a refund only when the call is done. Without the advance
+// charge, a client's calls in flight would cost it nothing until they end, and an engine
+// running many sequences at once would keep picking the client that has most of them.
+// The service gap between backlogged clients stays within VTC's bound of two calls'
+// cost when outputs are near their client's mean (tests assert it under random lengths
+// with 1 to 16 calls in flight); outputs far from the mean can add up to one call's cost
+// per call in flight.
 type fair struct {
 	key     func(*Call) string
 	win     float64
@@ -42,13 +48,15 @@ type client struct {
 	counter float64
 	q       list.List // of *Call, FCFS
 	live    int       // calls queued or running
+	outMean float64   // mean output of its finished calls, the advance charge
+	outN    int
 }
 
 type fairCall struct {
 	cl       *client
 	elem     *list.Element
-	prompted bool // its prompt has been charged
-	charged  int  // output tokens charged so far
+	prompted bool    // its prompt has been charged
+	charged  float64 // output tokens charged so far, in advance or as reported
 }
 
 func agentKey(c *Call) string { return c.Agent }
@@ -177,35 +185,53 @@ func (f *fair) Remove(c *Call) bool {
 	return true
 }
 
-func (f *fair) charge(cl *client, tokens int, weight float64) {
-	cl.counter += float64(tokens) * weight / cl.weight
+func (f *fair) charge(cl *client, tokens float64, weight float64) {
+	cl.counter += tokens * weight / cl.weight
 }
 
-// Started charges the prompt once: a resumed call is the same request, and its
-// re-prefill is the kernel's cost of preempting, not the client's.
+// Started charges the prompt and the expected output once: a resumed call is the same
+// request, and its re-prefill is the kernel's cost of preempting, not the client's.
 func (f *fair) Started(c *Call, now time.Duration) {
 	f.tick(now)
-	if fc := f.calls[c]; fc != nil && !fc.prompted {
-		fc.prompted = true
-		f.charge(fc.cl, c.InputTokens, f.win)
+	fc := f.calls[c]
+	if fc == nil || fc.prompted {
+		return
 	}
+	fc.prompted = true
+	f.charge(fc.cl, float64(c.InputTokens), f.win)
+	expect := fc.cl.outMean
+	if c.MaxOutput > 0 {
+		expect = min(expect, float64(c.MaxOutput))
+	}
+	f.charge(fc.cl, expect, f.wout)
+	fc.charged = expect
 }
 
-// Stopped charges the output produced since the last charge, as far as it is known.
+// Stopped charges output beyond what was charged as soon as it is known, and refunds an
+// overcharge once the call is done and its output final.
 func (f *fair) Stopped(c *Call, now time.Duration, done bool) {
 	f.tick(now)
 	fc := f.calls[c]
 	if fc == nil {
 		return
 	}
-	if d := c.OutputTokens - fc.charged; d > 0 {
-		f.charge(fc.cl, d, f.wout)
-		fc.charged = c.OutputTokens
+	out := float64(c.OutputTokens)
+	if out > fc.charged || (done && fc.prompted) {
+		f.charge(fc.cl, out-fc.charged, f.wout)
+		fc.charged = out
 	}
 	if done {
+		if cl := fc.cl; c.OutputTokens > 0 {
+			cl.outN++
+			cl.outMean += (out - cl.outMean) / float64(min(cl.outN, outMeanWindow))
+		}
 		f.finish(c, fc)
 	}
 }
+
+// outMeanWindow makes a client's mean output a moving average over about its last 32
+// calls, so it follows a client whose calls change.
+const outMeanWindow = 32
 
 func (f *fair) finish(c *Call, fc *fairCall) {
 	delete(f.calls, c)
