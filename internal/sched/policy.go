@@ -91,36 +91,21 @@ type Config struct {
 
 // withDefaults fills the zero fields and rejects values no policy can use.
 func (c Config) withDefaults() (Config, error) {
-	set := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setD := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setI := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setI(&c.Queues, 4)
-	setD(&c.QuantumBase, 2*time.Second)
-	set(&c.QuantumRatio, 4)
-	set(&c.Beta, 2)
-	set(&c.InputWeight, 1)
-	set(&c.OutputWeight, 2)
-	setI(&c.Neighbors, 5)
-	setI(&c.History, 512)
-	setD(&c.PrefillTime, 50*time.Microsecond)
-	setD(&c.DecodeTime, 10*time.Millisecond)
-	set(&c.Aging, 1)
-	setI(&c.DefaultOutput, 256)
-	setD(&c.Linger, 5*time.Second)
-	setD(&c.IdleTTL, 10*time.Minute)
-	setI(&c.MaxIdle, 1<<16)
+	orDefault(&c.Queues, 4)
+	orDefault(&c.QuantumBase, 2*time.Second)
+	orDefault(&c.QuantumRatio, 4)
+	orDefault(&c.Beta, 2)
+	orDefault(&c.InputWeight, 1)
+	orDefault(&c.OutputWeight, 2)
+	orDefault(&c.Neighbors, 5)
+	orDefault(&c.History, 512)
+	orDefault(&c.PrefillTime, 50*time.Microsecond)
+	orDefault(&c.DecodeTime, 10*time.Millisecond)
+	orDefault(&c.Aging, 1)
+	orDefault(&c.DefaultOutput, 256)
+	orDefault(&c.Linger, 5*time.Second)
+	orDefault(&c.IdleTTL, 10*time.Minute)
+	orDefault(&c.MaxIdle, 1<<16)
 	switch {
 	case c.Queues < 1:
 		return c, fmt.Errorf("scheduler needs at least one queue, got %d", c.Queues)
@@ -145,6 +130,13 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // policies maps a name to its constructor. Policies in other files register here.
