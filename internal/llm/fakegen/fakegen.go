@@ -1,0 +1,254 @@
+// Package fakegen holds what the fake provider upstreams (fakeanthropic, fakegemini)
+// share: deterministic text, values that fit a JSON schema, and a queue of injected
+// faults. Each fake speaks its own provider's wire format; only the model behind it is
+// common, so a resumed call can be compared byte for byte with an uninterrupted one on
+// any of them.
+package fakegen
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"hash"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aios-go/aios/internal/llm/fakeopenai"
+)
+
+// Hasher builds the seed of a conversation from its parts.
+type Hasher struct{ h hash.Hash64 }
+
+func NewHasher() *Hasher { return &Hasher{h: fnv.New64a()} }
+
+// Add hashes each string with its length, so ("ab","c") and ("a","bc") differ.
+func (h *Hasher) Add(parts ...string) {
+	for _, s := range parts {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		_, _ = h.h.Write(n[:])
+		_, _ = h.h.Write([]byte(s))
+	}
+}
+
+func (h *Hasher) Sum() uint64 { return h.h.Sum64() }
+
+// Word is output word i of the conversation with this seed.
+func Word(seed uint64, i int) string { return fakeopenai.Word(seed, i) }
+
+// Token is output token i as the fakes stream it: a word, with the space that separates
+// it from the previous one in front, as BPE tokenizers split text.
+func Token(seed uint64, i int) string {
+	if i == 0 {
+		return Word(seed, 0)
+	}
+	return " " + Word(seed, i)
+}
+
+// Text is tokens [from, to) joined: what an uninterrupted answer holds there.
+func Text(seed uint64, from, to int) string {
+	var sb strings.Builder
+	for i := from; i < to; i++ {
+		sb.WriteString(Token(seed, i))
+	}
+	return sb.String()
+}
+
+// Continues is the index of the token that follows prefix, a partial answer the client
+// asks the model to continue.
+func Continues(prefix string) int { return len(strings.Fields(prefix)) }
+
+// Fill makes a deterministic value that fits a JSON schema well enough for tests: every
+// property present, strings from the vocabulary, the first enum value when there is one.
+func Fill(schema json.RawMessage, seed uint64) any { return fill(schema, seed, 0) }
+
+func fill(schema json.RawMessage, seed uint64, depth int) any {
+	var sc struct {
+		Type       any                        `json:"type"`
+		Enum       []any                      `json:"enum"`
+		Const      any                        `json:"const"`
+		Properties map[string]json.RawMessage `json:"properties"`
+		Items      json.RawMessage            `json:"items"`
+	}
+	if len(schema) == 0 || json.Unmarshal(schema, &sc) != nil || depth > 8 {
+		return map[string]any{}
+	}
+	if sc.Const != nil {
+		return sc.Const
+	}
+	if len(sc.Enum) > 0 {
+		return sc.Enum[0]
+	}
+	typ, _ := sc.Type.(string)
+	if ts, ok := sc.Type.([]any); ok && len(ts) > 0 {
+		typ, _ = ts[0].(string)
+	}
+	switch strings.ToLower(typ) { // Gemini's own schema spells types in capitals
+	case "string":
+		return Word(seed, depth)
+	case "integer", "number":
+		return int(seed>>8) % 100
+	case "boolean":
+		return true
+	case "null":
+		return nil
+	case "array":
+		if len(sc.Items) == 0 {
+			return []any{}
+		}
+		return []any{fill(sc.Items, seed, depth+1)}
+	}
+	out := map[string]any{}
+	keys := make([]string, 0, len(sc.Properties))
+	for k := range sc.Properties {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		out[k] = fill(sc.Properties[k], seed^uint64(i+1)*0x9e3779b97f4a7c15, depth+1)
+	}
+	return out
+}
+
+// Split cuts s into pieces of at most n bytes without splitting a UTF-8 sequence, as
+// providers stream tool arguments and JSON output.
+func Split(s string, n int) []string {
+	var out []string
+	for len(s) > 0 {
+		end := min(n, len(s))
+		for end < len(s) && end > 0 && s[end]&0xC0 == 0x80 {
+			end--
+		}
+		if end == 0 {
+			end = min(n, len(s))
+		}
+		out = append(out, s[:end])
+		s = s[end:]
+	}
+	return out
+}
+
+// FaultKind selects how a request fails.
+type FaultKind int
+
+const (
+	// RateLimited answers 429 with the provider's rate-limit error and Retry-After.
+	RateLimited FaultKind = iota + 1
+	// Internal answers 500.
+	Internal
+	// Overloaded answers the provider's overload status (Anthropic 529, Gemini 503).
+	Overloaded
+	// Status answers Fault.Status with Fault.Message.
+	Status
+	// Hang never answers; the request ends when the client gives up or the server closes.
+	Hang
+	// Disconnect streams Fault.AfterTokens tokens, then drops the connection without the
+	// stream's proper end.
+	Disconnect
+	// StreamError streams Fault.AfterTokens tokens, then sends the provider's in-stream
+	// error event (an overload, as both providers report engine trouble mid-stream).
+	StreamError
+)
+
+// Fault is a failure applied to the next Count generation requests.
+type Fault struct {
+	Kind  FaultKind
+	Count int // requests it applies to; 0 means 1
+	// RetryAfter is how long RateLimited asks the client to wait (default 1s).
+	RetryAfter time.Duration
+	// Status and Message are used by Status (Message also by the other status faults).
+	Status  int
+	Message string
+	// AfterTokens is how many tokens Disconnect and StreamError stream first.
+	AfterTokens int
+}
+
+// Faults is a queue of faults, each applied to its Count requests in order. It is safe
+// for concurrent use.
+type Faults struct {
+	mu sync.Mutex
+	q  []Fault
+}
+
+// Inject queues f.
+func (fs *Faults) Inject(f Fault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	fs.mu.Lock()
+	fs.q = append(fs.q, f)
+	fs.mu.Unlock()
+}
+
+// Clear drops every queued fault.
+func (fs *Faults) Clear() {
+	fs.mu.Lock()
+	fs.q = nil
+	fs.mu.Unlock()
+}
+
+// Next takes the fault for the request arriving now, if any.
+func (fs *Faults) Next() (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.q) == 0 {
+		return Fault{}, false
+	}
+	f := fs.q[0]
+	if fs.q[0].Count--; fs.q[0].Count == 0 {
+		fs.q = fs.q[1:]
+	}
+	return f, true
+}
+
+// Prefixes remembers conversation prefixes already served, to report cached prompt
+// tokens as an engine with prefix caching does, at message granularity.
+type Prefixes struct {
+	mu   sync.Mutex
+	seen map[uint64]struct{}
+}
+
+// Cached records the prefixes whose hashes are given (in order, each including the ones
+// before) and returns the index of the longest one served before, or -1.
+func (p *Prefixes) Cached(hashes []uint64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil || len(p.seen) > 1<<16 {
+		p.seen = make(map[uint64]struct{})
+	}
+	hit := -1
+	for i := len(hashes) - 1; i >= 0; i-- {
+		if _, ok := p.seen[hashes[i]]; ok {
+			hit = i
+			break
+		}
+	}
+	for _, h := range hashes {
+		p.seen[h] = struct{}{}
+	}
+	return hit
+}
+
+// Wait sleeps d unless done closes first; false means stop.
+func Wait(done <-chan struct{}, closing <-chan struct{}, d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-done:
+			return false
+		default:
+			return true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	case <-closing:
+		return false
+	}
+}

@@ -1,0 +1,67 @@
+package fakegen
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestTextContinues(t *testing.T) {
+	h := NewHasher()
+	h.Add("user", "hello")
+	seed := h.Sum()
+	full := Text(seed, 0, 10)
+	for k := range 10 {
+		prefix := Text(seed, 0, k)
+		if prefix+Text(seed, Continues(prefix), 10) != full {
+			t.Fatalf("k=%d: continuation does not join", k)
+		}
+	}
+	a, b := NewHasher(), NewHasher()
+	a.Add("ab", "c")
+	b.Add("a", "bc")
+	if a.Sum() == b.Sum() {
+		t.Fatal("hash ignores part boundaries")
+	}
+}
+
+func TestFaultsQueue(t *testing.T) {
+	var fs Faults
+	fs.Inject(Fault{Kind: Internal, Count: 2})
+	fs.Inject(Fault{Kind: Hang})
+	var got []FaultKind
+	for {
+		f, ok := fs.Next()
+		if !ok {
+			break
+		}
+		got = append(got, f.Kind)
+	}
+	if len(got) != 3 || got[0] != Internal || got[1] != Internal || got[2] != Hang {
+		t.Fatalf("faults %v", got)
+	}
+}
+
+func TestFillAndSplit(t *testing.T) {
+	v := Fill(json.RawMessage(`{"type":"OBJECT","properties":{"n":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}},"kind":{"enum":["a","b"]}}}`), 7)
+	m, ok := v.(map[string]any)
+	if !ok || m["kind"] != "a" || m["n"] == nil || len(m["tags"].([]any)) != 1 {
+		t.Fatalf("fill = %v", v)
+	}
+	s := "héllo wörld ünïcode"
+	if strings.Join(Split(s, 3), "") != s {
+		t.Fatal("split lost bytes")
+	}
+	for _, p := range Split(s, 3) {
+		if !json.Valid([]byte(`"` + p + `"`)) {
+			t.Fatalf("piece %q splits a UTF-8 sequence", p)
+		}
+	}
+}
+
+func TestPrefixes(t *testing.T) {
+	var p Prefixes
+	if p.Cached([]uint64{1, 2}) != -1 || p.Cached([]uint64{1, 2, 3}) != 1 || p.Cached([]uint64{9}) != -1 {
+		t.Fatal("prefix cache")
+	}
+}
