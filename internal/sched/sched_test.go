@@ -182,6 +182,11 @@ func TestNextDeadline(t *testing.T) {
 	mustSubmit(t, s, &Call{ID: 2, Module: LLM}, 3*ms)
 	s.Dispatch(0)
 	s.Dispatch(3 * ms)
+	// Nobody waits: no quantum can matter, so there is nothing to wake up for.
+	if at, ok := s.NextDeadline(); ok {
+		t.Fatalf("NextDeadline = %v with no waiter", at)
+	}
+	mustSubmit(t, s, &Call{ID: 3, Module: LLM}, 4*ms)
 	if at, ok := s.NextDeadline(); !ok || at != 10*ms {
 		t.Fatalf("NextDeadline = %v, %v; want 10ms", at, ok)
 	}

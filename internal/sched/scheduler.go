@@ -270,6 +270,11 @@ func (s *Scheduler) NextDeadline() (at time.Duration, ok bool) {
 		}
 	}
 	for _, k := range s.cores {
+		// A quantum matters only while someone waits for the core; a new arrival makes
+		// the owner call Preemptions anyway.
+		if len(k.running) == 0 || !s.someoneWaits(k) {
+			continue
+		}
 		q := s.queues[k.spec.Module]
 		for c := range k.running {
 			if c.State != Running || c.NoPreempt {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/aios-go/aios/internal/bench"
+	"github.com/aios-go/aios/internal/llm/sim"
+)
+
+func benchCmd() *cobra.Command {
+	var o bench.Options
+	var arms, mode, out string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run agents with and without the kernel on the same simulated engines",
+		Long: `Run a workload of agent programs under several arms — agents calling the engines
+directly, and agents calling the kernel under a scheduling policy — on the same
+simulated engines, and compare task completion times, throughput, fairness and cache
+hit rates. With no flags: the mixed workload, direct vs kernel:fifo vs kernel:rr, over
+real HTTP with time accelerated. --virtual runs the kernel's scheduler and the engine
+simulator in virtual time without HTTP, for large sweeps in seconds.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Arms, err = bench.ParseArms(arms); err != nil {
+				return err
+			}
+			o.Mode = sim.Mode(mode)
+			if o.Mode != sim.ModeVLLM && o.Mode != sim.ModeNaive {
+				return fmt.Errorf("--engine-mode %q: want vllm or naive", mode)
+			}
+			if o.Workload == "trace" && o.Trace == "" {
+				return fmt.Errorf("--workload trace needs --trace FILE")
+			}
+			if !quiet {
+				var bar *progressbar.ProgressBar
+				o.Progress = func(done, total int) {
+					if bar == nil {
+						bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
+							progressbar.OptionSetDescription("bench"), progressbar.OptionShowCount(),
+							progressbar.OptionClearOnFinish())
+					}
+					_ = bar.Set(done)
+				}
+			}
+			rep, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			rep.WriteTable(cmd.OutOrStdout())
+			fmt.Fprintf(cmd.OutOrStdout(), "(%s wall)\n", rep.Wall.Round(1e7))
+			if out != "" {
+				if err := rep.WriteFiles(out); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s/results.json and %s/chart.svg\n", out, out)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, kernel:<policy>[+ws]")
+	f.StringVar(&o.Workload, "workload", "mixed", "react, swe, chat, lats, mixed or trace")
+	f.StringVar(&o.Trace, "trace", "", "JSONL trace file for --workload trace")
+	f.IntVar(&o.Programs, "programs", 0, "programs to run (default 200; 40 in real mode)")
+	f.IntVar(&o.Agents, "agents", 0, "closed loop: concurrent agents (default 16 when no --rate/--load)")
+	f.Float64Var(&o.Rate, "rate", 0, "open loop: program arrivals per minute")
+	f.Float64Var(&o.Load, "load", 0, "open loop at this multiple of the direct arm's capacity (measured first)")
+	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
+	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
+	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
+	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
+	f.IntVar(&o.Cores, "cores", 1, "engines")
+	f.StringVar(&mode, "engine-mode", "vllm", "vllm or naive")
+	f.Uint64Var(&o.Seed, "seed", 1, "workload seed")
+	f.BoolVar(&o.Virtual, "virtual", false, "virtual time, no HTTP")
+	f.Float64Var(&o.Speed, "speed", 50, "real mode: simulated seconds per wall second")
+	f.DurationVar(&o.TimeSlice, "time-slice", 0, "time slice of kernel:rr (default 500ms)")
+	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
+	f.BoolVar(&quiet, "quiet", false, "no progress bar")
+	return cmd
+}

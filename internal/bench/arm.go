@@ -1,0 +1,103 @@
+// Package bench measures agents with and without the kernel on the same simulated
+// engines: workloads of agent programs (package workload), arms that run them (direct
+// to the engines, or through the kernel under a policy), in virtual time (this
+// package's discrete-event driver) or over real HTTP, and the statistics of package
+// metrics.
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/sched"
+)
+
+// Arm is one way of running the agents.
+type Arm struct {
+	Name   string // as written: direct, kernel:fifo, kernel:plas+ws
+	Kernel bool   // through the kernel (else agents call engines themselves)
+	Policy string // kernel's scheduling policy
+	WS     bool   // working-set admission
+}
+
+// ParseArm reads "direct" or "kernel:<policy>[+ws]".
+func ParseArm(s string) (Arm, error) {
+	s = strings.TrimSpace(s)
+	if s == "direct" {
+		return Arm{Name: s}, nil
+	}
+	rest, ok := strings.CutPrefix(s, "kernel:")
+	if !ok || rest == "" {
+		return Arm{}, fmt.Errorf("arm %q: want direct or kernel:<policy>[+ws] (policies: %v)", s, sched.PolicyNames())
+	}
+	a := Arm{Name: s, Kernel: true}
+	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
+	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
+		return Arm{}, fmt.Errorf("arm %q: %w", s, err)
+	}
+	return a, nil
+}
+
+// ParseArms reads a comma-separated list of arms.
+func ParseArms(s string) ([]Arm, error) {
+	var out []Arm
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		a, err := ParseArm(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no arms given")
+	}
+	return out, nil
+}
+
+// Setup is what every arm of a run shares: the engines and how agents behave.
+type Setup struct {
+	Profile   string
+	Cores     int
+	Mode      sim.Mode
+	TimeSlice time.Duration // kernel:rr and preempting policies
+	Retry     Retry
+}
+
+// Retry is how an agent calling an engine directly retries a failed call, as agent
+// frameworks do: exponential backoff from Base, capped at Max, Attempts tries in all.
+type Retry struct {
+	Base     time.Duration
+	Max      time.Duration
+	Attempts int
+}
+
+// DefaultRetry mirrors common client defaults (the OpenAI SDKs back off from 0.5 s to 8 s).
+var DefaultRetry = Retry{Base: 500 * time.Millisecond, Max: 8 * time.Second, Attempts: 8}
+
+func (r Retry) delay(attempt int) time.Duration {
+	d := r.Base << min(attempt, 20)
+	return min(d, r.Max)
+}
+
+func (s *Setup) defaults() {
+	if s.Profile == "" {
+		s.Profile = "llama3-8b-h100"
+	}
+	if s.Cores <= 0 {
+		s.Cores = 1
+	}
+	if s.Mode == "" {
+		s.Mode = sim.ModeVLLM
+	}
+	if s.TimeSlice <= 0 {
+		s.TimeSlice = 500 * time.Millisecond
+	}
+	if s.Retry.Attempts <= 0 {
+		s.Retry = DefaultRetry
+	}
+}

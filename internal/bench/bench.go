@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/aios-go/aios/internal/bench/metrics"
+	"github.com/aios-go/aios/internal/bench/workload"
+)
+
+// Options describe one benchmark run: every arm runs the same programs on the same
+// engines.
+type Options struct {
+	Setup
+	Arms     []Arm
+	Workload string // react, swe, chat, lats, mixed, or trace
+	Trace    string // JSONL file for the trace workload
+	Programs int
+	Seed     uint64
+	Heavy    float64 // agent-0 issues this many times the programs of each other agent
+	AgentIDs int     // agents programs are attributed to (open loop)
+
+	Agents       int     // closed loop: concurrent agents
+	Rate         float64 // open loop: programs per minute
+	Load         float64 // open loop at Load × the direct arm's capacity
+	FindCapacity bool
+
+	Virtual bool
+	Speed   float64 // real mode: simulated seconds per wall second
+
+	// Progress, when set, hears how many of the run's units of work are done.
+	Progress func(done, total int)
+}
+
+// Report is what a run measured.
+type Report struct {
+	Workload       string        `json:"workload"`
+	Programs       int           `json:"programs"`
+	Seed           uint64        `json:"seed"`
+	Profile        string        `json:"profile"`
+	Cores          int           `json:"cores"`
+	EngineMode     string        `json:"engine_mode"`
+	Virtual        bool          `json:"virtual"`
+	Loop           string        `json:"loop"` // closed (N agents) or open (rate)
+	Agents         int           `json:"agents,omitempty"`
+	RatePerMin     float64       `json:"rate_per_min,omitempty"`
+	SoloP99S       float64       `json:"solo_tct_p99_s"`
+	DirectCapacity *float64      `json:"direct_capacity_per_min,omitempty"`
+	Arms           []metrics.Arm `json:"arms"`
+	Wall           time.Duration `json:"-"`
+}
+
+// Run executes the benchmark.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.Setup.defaults()
+	if o.Programs <= 0 {
+		o.Programs = 40
+		if o.Virtual {
+			o.Programs = 200
+		}
+	}
+	if o.Speed <= 0 {
+		o.Speed = 50
+	}
+	start := time.Now()
+	progs, err := o.programs()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Workload: o.Workload, Programs: len(progs), Seed: o.Seed, Profile: o.Profile,
+		Cores: o.Cores, EngineMode: string(o.Mode), Virtual: o.Virtual}
+
+	units := len(o.Arms) + 1
+	done := 0
+	step := func() {
+		done++
+		if o.Progress != nil {
+			o.Progress(done, units)
+		}
+	}
+	solo, err := SoloTimes(o.Setup, progs)
+	if err != nil {
+		return nil, err
+	}
+	rep.SoloP99S = metrics.Percentile(seconds(solo), 0.99)
+	step()
+
+	if o.FindCapacity || o.Load > 0 {
+		c, err := Capacity(o.Setup, Arm{Name: "direct"}, progs, solo, o.Seed)
+		if err != nil {
+			return nil, err
+		}
+		rep.DirectCapacity = &c
+	}
+	switch {
+	case o.Load > 0:
+		o.Rate = o.Load * *rep.DirectCapacity
+		fallthrough
+	case o.Rate > 0:
+		rep.Loop, rep.RatePerMin = "open", o.Rate
+		arr := workload.Poisson(o.Rate, len(progs), o.Seed^0x5eed)
+		for i := range progs {
+			progs[i].Arrival = arr[i]
+		}
+	default:
+		if o.Agents <= 0 {
+			o.Agents = 16
+		}
+		rep.Loop, rep.Agents = "closed", o.Agents
+	}
+	agents := 0
+	if rep.Loop == "closed" {
+		agents = o.Agents
+	}
+
+	for _, arm := range o.Arms {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var res Result
+		if o.Virtual {
+			res, err = RunVirtual(o.Setup, arm, progs, agents)
+		} else {
+			res, err = RunLive(ctx, o.Setup, arm, progs, agents, o.Speed)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("arm %s: %w", arm.Name, err)
+		}
+		for i := range res.Programs {
+			res.Programs[i].Solo = solo[res.Programs[i].ID]
+		}
+		a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
+		if o.FindCapacity {
+			c := 0.0
+			if arm.Name == "direct" && rep.DirectCapacity != nil {
+				c = *rep.DirectCapacity
+			} else if c, err = Capacity(o.Setup, arm, progs, solo, o.Seed); err != nil {
+				return nil, err
+			}
+			a.CapacityPerMin = &c
+		}
+		rep.Arms = append(rep.Arms, a)
+		step()
+	}
+	rep.Wall = time.Since(start)
+	return rep, nil
+}
+
+func (o *Options) programs() ([]workload.Program, error) {
+	if o.Workload == "trace" {
+		f, err := os.Open(o.Trace)
+		if err != nil {
+			return nil, fmt.Errorf("trace workload: %w", err)
+		}
+		defer f.Close()
+		return workload.ReadTrace(f)
+	}
+	if o.Workload == "" {
+		o.Workload = "mixed"
+	}
+	return workload.Generate(o.Workload, o.Programs, o.Seed, workload.Options{Agents: o.AgentIDs, Heavy: o.Heavy})
+}
+
+// SoloTimes is each program's completion time when run alone on an empty engine, keyed
+// by program ID: the denominator of slowdown and the yardstick of capacity.
+func SoloTimes(setup Setup, progs []workload.Program) (map[int]time.Duration, error) {
+	out := make(map[int]time.Duration, len(progs))
+	for _, p := range progs {
+		p.Arrival = 0
+		res, err := RunVirtual(setup, Arm{Name: "direct"}, []workload.Program{p}, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(res.Programs) != 1 || res.Programs[0].Failed {
+			return nil, fmt.Errorf("program %d fails even alone on an empty engine", p.ID)
+		}
+		out[p.ID] = res.Programs[0].Finish - res.Programs[0].Arrival
+	}
+	return out, nil
+}
+
+// Capacity is the highest open-loop program arrival rate (per minute) at which arm keeps
+// the p99 task completion time within 3× the programs' solo p99 (Autellix's "program
+// throughput at equal latency"), found by doubling then bisection in virtual time.
+func Capacity(setup Setup, arm Arm, progs []workload.Program, solo map[int]time.Duration, seed uint64) (float64, error) {
+	var soloS []float64
+	for _, p := range progs {
+		soloS = append(soloS, solo[p.ID].Seconds())
+	}
+	limit := 3 * metrics.Percentile(soloS, 0.99)
+	ok := func(rate float64) (bool, error) {
+		ps := append([]workload.Program(nil), progs...)
+		arr := workload.Poisson(rate, len(ps), seed^0xc0ffee)
+		for i := range ps {
+			ps[i].Arrival = arr[i]
+		}
+		res, err := RunVirtual(setup, arm, ps, 0)
+		if err != nil {
+			return false, err
+		}
+		var tct []float64
+		for _, p := range res.Programs {
+			if p.Failed {
+				return false, nil
+			}
+			tct = append(tct, (p.Finish - p.Arrival).Seconds())
+		}
+		return metrics.Percentile(tct, 0.99) <= limit, nil
+	}
+	lo, hi := 0.0, 1.0
+	for {
+		good, err := ok(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !good {
+			break
+		}
+		lo, hi = hi, hi*2
+		if hi > 1e7 {
+			return math.Inf(1), nil
+		}
+	}
+	for i := 0; i < 10 && hi-lo > 0.01*hi; i++ {
+		mid := (lo + hi) / 2
+		good, err := ok(mid)
+		if err != nil {
+			return 0, err
+		}
+		if good {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+func seconds(m map[int]time.Duration) []float64 {
+	out := make([]float64, 0, len(m))
+	for _, d := range m {
+		out = append(out, d.Seconds())
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/aios-go/aios/internal/bench/workload"
+	"github.com/aios-go/aios/internal/llm/sim"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseArms(t *testing.T) {
+	arms, err := ParseArms("direct, kernel:fifo,kernel:rr+ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Arm{{Name: "direct"}, {Name: "kernel:fifo", Kernel: true, Policy: "fifo"}, {Name: "kernel:rr+ws", Kernel: true, Policy: "rr", WS: true}}
+	if !reflect.DeepEqual(arms, want) {
+		t.Fatalf("%+v", arms)
+	}
+	for _, bad := range []string{"kernel:", "kernel:lottery", "proxy", ""} {
+		if _, err := ParseArms(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func programs(t *testing.T, kind string, n int, seed uint64) []workload.Program {
+	t.Helper()
+	ps, err := workload.Generate(kind, n, seed, workload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// The same seed gives the same virtual results, to the nanosecond.
+func TestVirtualIsDeterministic(t *testing.T) {
+	setup := Setup{Profile: "llama3-8b-h100"}
+	for _, arm := range []Arm{{Name: "direct"}, {Name: "kernel:rr", Kernel: true, Policy: "rr"}} {
+		a, err := RunVirtual(setup, arm, programs(t, "mixed", 24, 7), 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := RunVirtual(setup, arm, programs(t, "mixed", 24, 7), 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: two runs with one seed differ", arm.Name)
+		}
+		if len(a.Programs) != 24 {
+			t.Fatalf("%s: %d programs finished", arm.Name, len(a.Programs))
+		}
+	}
+}
+
+// Every call of every program runs, produces exactly its output tokens, and reuses its
+// program's cached prefix.
+func TestVirtualRunsEveryStep(t *testing.T) {
+	ps := programs(t, "react", 6, 3)
+	want := 0
+	for _, p := range ps {
+		for _, s := range p.Steps {
+			if s.Kind == workload.LLM {
+				want++
+			}
+		}
+	}
+	res, err := RunVirtual(Setup{}, Arm{Name: "kernel:fifo", Kernel: true, Policy: "fifo"}, ps, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Calls) != want {
+		t.Fatalf("%d calls ran, want %d", len(res.Calls), want)
+	}
+	byID := map[int]workload.Program{}
+	for _, p := range ps {
+		byID[p.ID] = p
+	}
+	cached, prompt := 0, 0
+	for _, c := range res.Calls {
+		if c.Failed || c.OutputTokens == 0 || c.TTFT <= 0 || c.Latency < c.TTFT {
+			t.Fatalf("call %+v", c)
+		}
+		cached += c.CachedTokens
+		prompt += c.PromptTokens
+	}
+	if float64(cached)/float64(prompt) < 0.5 {
+		t.Fatalf("prefix hit rate %.2f: follow-up calls should hit their program's context", float64(cached)/float64(prompt))
+	}
+	for _, p := range res.Programs {
+		if p.Finish <= p.Arrival || p.Failed {
+			t.Fatalf("program %+v", p)
+		}
+	}
+}
+
+// A naive engine refuses calls that do not fit; agents calling it directly retry and
+// some give up, while the kernel admits only what fits and loses nothing.
+func TestNaiveEngineDirectVersusKernel(t *testing.T) {
+	setup := Setup{Profile: "test", Mode: sim.ModeNaive, Retry: Retry{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond, Attempts: 2}}
+	ps := programs(t, "chat", 12, 5)
+	for i := range ps {
+		ps[i].System = 64
+		for j := range ps[i].Steps {
+			if ps[i].Steps[j].Kind == workload.LLM {
+				ps[i].Steps[j].Input, ps[i].Steps[j].Output = 40, 40
+			} else {
+				ps[i].Steps[j].ToolTime = time.Millisecond
+			}
+		}
+	}
+	direct, err := RunVirtual(setup, Arm{Name: "direct"}, ps, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern, err := RunVirtual(setup, Arm{Name: "kernel:fifo", Kernel: true, Policy: "fifo"}, ps, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retries := 0
+	for _, c := range direct.Calls {
+		retries += c.Retries
+	}
+	if retries == 0 {
+		t.Fatal("the naive engine never refused a direct call: the test does not overload it")
+	}
+	for _, c := range kern.Calls {
+		if c.Failed || c.Retries > 0 {
+			t.Fatalf("kernel call refused or failed: %+v", c)
+		}
+	}
+}
+
+func TestRunReportsEveryArm(t *testing.T) {
+	rep, err := Run(context.Background(), Options{
+		Setup: Setup{Profile: "llama3-8b-h100"}, Arms: mustArms(t, "direct,kernel:fifo"),
+		Workload: "react", Programs: 16, Seed: 2, Virtual: true, Agents: 4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Arms) != 2 || rep.Arms[0].Arm != "direct" || rep.Arms[0].Programs != 16 || rep.SoloP99S <= 0 {
+		t.Fatalf("%+v", rep)
+	}
+	var sb strings.Builder
+	rep.WriteTable(&sb)
+	if !strings.Contains(sb.String(), "kernel:fifo") {
+		t.Fatal(sb.String())
+	}
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The live mode drives real HTTP: engines served as vLLM, the kernel in between.
+func TestLiveSmoke(t *testing.T) {
+	ps := programs(t, "react", 3, 9)
+	for _, arm := range mustArms(t, "direct,kernel:rr") {
+		res, err := RunLive(context.Background(), Setup{Profile: "llama3-8b-h100"}, arm, ps, 3, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Programs) != 3 {
+			t.Fatalf("%s: %d programs", arm.Name, len(res.Programs))
+		}
+		for _, p := range res.Programs {
+			if p.Failed || p.Finish <= p.Arrival {
+				t.Fatalf("%s: %+v", arm.Name, p)
+			}
+		}
+		hits := 0
+		for _, c := range res.Calls {
+			if c.Failed || c.OutputTokens == 0 {
+				t.Fatalf("%s: %+v", arm.Name, c)
+			}
+			hits += c.CachedTokens
+		}
+		if hits == 0 {
+			t.Fatalf("%s: no prefix cache hits over HTTP", arm.Name)
+		}
+	}
+}
+
+func mustArms(t *testing.T, s string) []Arm {
+	t.Helper()
+	a, err := ParseArms(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

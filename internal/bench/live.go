@@ -1,0 +1,358 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/bench/metrics"
+	"github.com/aios-go/aios/internal/bench/workload"
+	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/llm/openai"
+	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/server"
+)
+
+const liveModel = "bench-model"
+
+// RunLive runs progs under arm over real HTTP: simulated engines served as vLLM servers
+// on loopback, agents as goroutines speaking the OpenAI API — to the engines themselves
+// (direct) or to an in-process kernel whose openai cores call the same engines. Time
+// runs speed times faster than the wall clock; reported times are simulated time.
+func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program, agents int, speed float64) (Result, error) {
+	setup.defaults()
+	var engines []*sim.Server
+	var urls []string
+	defer func() {
+		for _, e := range engines {
+			e.Close()
+		}
+	}()
+	var servers []*httptest.Server
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i := 0; i < setup.Cores; i++ {
+		e, err := sim.NewServer(sim.Config{Profile: setup.Profile, Mode: setup.Mode, Speed: speed, Model: liveModel})
+		if err != nil {
+			return Result{}, err
+		}
+		engines = append(engines, e)
+		ts := httptest.NewServer(e.Handler())
+		servers = append(servers, ts)
+		urls = append(urls, ts.URL)
+	}
+	targets := urls
+	if arm.Kernel {
+		url, stop, err := startKernel(setup, arm, urls)
+		if err != nil {
+			return Result{}, err
+		}
+		defer stop()
+		targets = []string{url}
+	}
+	l := &liveRun{setup: setup, arm: arm, speed: speed, targets: targets, epoch: time.Now(),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}}}
+	defer l.client.CloseIdleConnections()
+
+	results := make([]metrics.Program, len(progs))
+	var wg sync.WaitGroup
+	if agents > 0 {
+		next := make(chan int, len(progs))
+		for i := range progs {
+			next <- i
+		}
+		close(next)
+		for a := 0; a < agents; a++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if ctx.Err() != nil {
+						return
+					}
+					results[i] = l.runProgram(ctx, &progs[i], "agent-"+strconv.Itoa(a))
+				}
+			}()
+		}
+	} else {
+		for i := range progs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !l.sleep(ctx, progs[i].Arrival) {
+					return
+				}
+				results[i] = l.runProgram(ctx, &progs[i], progs[i].Agent)
+			}()
+		}
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	var first, last time.Duration
+	for i, p := range results {
+		if i == 0 || p.Arrival < first {
+			first = p.Arrival
+		}
+		last = max(last, p.Finish)
+	}
+	res.Programs = results
+	res.Calls = l.calls
+	res.Span = last - first
+	for _, e := range engines {
+		st := e.Live().Stats()
+		res.Engine.Preemptions += st.Preemptions
+		res.Engine.PrefixQueries += st.PrefixQueries
+		res.Engine.PrefixHits += st.PrefixHits
+		res.Engine.PromptTokens += st.PromptTokens
+		res.Engine.GenerationTokens += st.GenerationTokens
+	}
+	return res, nil
+}
+
+// startKernel runs a kernel whose cores are the engines, behind its HTTP server.
+func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
+	p, err := sim.LookupProfile(setup.Profile)
+	if err != nil {
+		return "", nil, err
+	}
+	var cores []kernel.CoreConfig
+	for _, u := range urls {
+		c, err := openai.New(openai.Config{Name: liveModel, BaseURL: u, Resume: true,
+			MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize})
+		if err != nil {
+			return "", nil, err
+		}
+		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c})
+	}
+	k, err := kernel.New(kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice}, cores)
+	if err != nil {
+		return "", nil, err
+	}
+	ts := httptest.NewServer(server.New(k, server.Options{MaxBodyBytes: 64 << 20}).Handler())
+	return ts.URL, func() {
+		ts.Close()
+		_ = k.Shutdown(context.Background())
+	}, nil
+}
+
+type liveRun struct {
+	setup   Setup
+	arm     Arm
+	speed   float64
+	targets []string
+	epoch   time.Time
+	client  *http.Client
+	mu      sync.Mutex
+	rr      int
+	calls   []metrics.Call
+}
+
+// sim converts a wall-clock instant to simulated time since the run began.
+func (l *liveRun) simNow() time.Duration {
+	return time.Duration(float64(time.Since(l.epoch)) * l.speed)
+}
+
+func (l *liveRun) simDur(d time.Duration) time.Duration { return time.Duration(float64(d) * l.speed) }
+
+// sleep waits until simulated instant at; false if ctx ended first.
+func (l *liveRun) sleep(ctx context.Context, at time.Duration) bool {
+	d := time.Duration(float64(at)/l.speed) - time.Since(l.epoch)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent string) metrics.Program {
+	out := metrics.Program{ID: p.ID, Agent: agent, Arrival: l.simNow()}
+	msgs := make([][]api.Message, len(p.Steps))
+	system := []api.Message{{Role: "system", Content: api.Content(words(hashKey("system", p.Kind), p.System))}}
+	base := func(i int) []api.Message {
+		if par := p.Steps[i].Parent; par >= 0 {
+			return msgs[par]
+		}
+		return system
+	}
+	done := make([]chan struct{}, len(p.Steps))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	var mu sync.Mutex
+	failed := false
+	var wg sync.WaitGroup
+	for i := range p.Steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			for _, d := range p.Steps[i].Deps {
+				<-done[d]
+			}
+			mu.Lock()
+			skip := failed
+			mu.Unlock()
+			if skip || ctx.Err() != nil {
+				return
+			}
+			s := p.Steps[i]
+			if s.Kind == workload.Tool {
+				mu.Lock()
+				msgs[i] = base(i)
+				out.InTools += s.ToolTime
+				mu.Unlock()
+				l.sleep(ctx, l.simNow()+s.ToolTime)
+				return
+			}
+			mu.Lock()
+			prev := base(i)
+			in := append(prev[:len(prev):len(prev)], api.Message{Role: "user",
+				Content: api.Content(words(hashKey("input", strconv.Itoa(p.ID), strconv.Itoa(i)), s.Input))})
+			mu.Unlock()
+			text, m := l.call(ctx, p, agent, in, max(s.Output, 1))
+			mu.Lock()
+			defer mu.Unlock()
+			out.Queued += m.Queued
+			out.Executing += m.Latency - m.Queued
+			if m.Failed {
+				failed = true
+				return
+			}
+			msgs[i] = append(in, api.Message{Role: "assistant", Content: api.Content(text)})
+		}()
+	}
+	wg.Wait()
+	out.Finish = l.simNow()
+	out.Failed = failed
+	return out
+}
+
+// call makes one LLM call, streaming, retrying refusals with backoff as agent frameworks do.
+func (l *liveRun) call(ctx context.Context, p *workload.Program, agent string, msgs []api.Message, output int) (string, metrics.Call) {
+	m := metrics.Call{Program: p.ID, Agent: agent}
+	body, _ := json.Marshal(api.ChatCompletionRequest{Model: liveModel, Messages: msgs, MaxTokens: &output,
+		Stream: true, StreamOptions: &api.StreamOptions{IncludeUsage: true}, IgnoreEOS: true})
+	start := l.simNow()
+	for attempt := 0; ; attempt++ {
+		l.mu.Lock()
+		url := l.targets[l.rr%len(l.targets)]
+		l.rr++
+		l.mu.Unlock()
+		text, retry, err := l.stream(ctx, url, agent, p.ID, body, &m, start)
+		if err == nil {
+			m.Latency = l.simNow() - start
+			l.record(m)
+			return text, m
+		}
+		if !retry || attempt+1 >= l.setup.Retry.Attempts || ctx.Err() != nil {
+			m.Failed = true
+			m.Latency = l.simNow() - start
+			l.record(m)
+			return "", m
+		}
+		m.Retries++
+		l.sleep(ctx, l.simNow()+l.setup.Retry.delay(attempt))
+	}
+}
+
+func (l *liveRun) record(m metrics.Call) {
+	l.mu.Lock()
+	l.calls = append(l.calls, m)
+	l.mu.Unlock()
+}
+
+// stream posts one streaming request and reads it to the end.
+func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body []byte, m *metrics.Call, start time.Duration) (string, bool, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/chat/completions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.HeaderAgent, agent)
+	req.Header.Set(api.HeaderSession, agent+"/"+strconv.Itoa(prog))
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return "", true, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		retry := resp.StatusCode == 429 || resp.StatusCode >= 500
+		return "", retry, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	var text strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	complete := false
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if data == "[DONE]" {
+			complete = true
+			break
+		}
+		var c struct {
+			api.ChatCompletionChunk
+			Error *api.OpenAIErrorDetail `json:"error"`
+		}
+		if json.Unmarshal([]byte(data), &c) != nil || c.Error != nil {
+			return "", true, fmt.Errorf("stream error: %s", data)
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
+				if text.Len() == 0 {
+					m.TTFT = l.simNow() - start
+				}
+				text.WriteString(*ch.Delta.Content)
+			}
+		}
+		if c.Usage != nil {
+			m.PromptTokens += c.Usage.PromptTokens
+			m.OutputTokens = c.Usage.CompletionTokens
+			if c.Usage.PromptTokensDetails != nil {
+				m.CachedTokens += c.Usage.PromptTokensDetails.CachedTokens
+			}
+		}
+	}
+	if !complete {
+		return "", true, fmt.Errorf("stream ended early")
+	}
+	return text.String(), false, nil
+}
+
+// words is a deterministic text of n one-token words named by key.
+func words(key uint64, n int) string {
+	var sb strings.Builder
+	sb.Grow(n * 7)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		x := key ^ uint64(i+1)*0x9e3779b97f4a7c15
+		x ^= x >> 31
+		x *= 0xbf58476d1ce4e5b9
+		x ^= x >> 29
+		sb.WriteString("w")
+		sb.WriteString(strconv.FormatUint(x%50000, 36))
+	}
+	return sb.String()
+}

@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints one row per arm.
+func (r *Report) WriteTable(w io.Writer) {
+	mode := "real HTTP, accelerated"
+	if r.Virtual {
+		mode = "virtual time"
+	}
+	load := fmt.Sprintf("closed loop, %d agents", r.Agents)
+	if r.Loop == "open" {
+		load = fmt.Sprintf("open loop, %.1f programs/min", r.RatePerMin)
+	}
+	fmt.Fprintf(w, "workload %s: %d programs, seed %d; %d × %s (%s engine); %s; %s\n",
+		r.Workload, r.Programs, r.Seed, r.Cores, r.Profile, r.EngineMode, load, mode)
+	fmt.Fprintf(w, "solo p99 task completion: %.1fs", r.SoloP99S)
+	if r.DirectCapacity != nil {
+		fmt.Fprintf(w, "; direct arm capacity: %.1f programs/min", *r.DirectCapacity)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	hasCap := false
+	for _, a := range r.Arms {
+		hasCap = hasCap || a.CapacityPerMin != nil
+	}
+	head := "arm\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
+	if hasCap {
+		head += "capacity/min\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, a := range r.Arms {
+		row := fmt.Sprintf("%s\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
+			a.Arm, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac,
+			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
+		if hasCap {
+			if a.CapacityPerMin != nil {
+				row += fmt.Sprintf("%.1f\t", *a.CapacityPerMin)
+			} else {
+				row += "-\t"
+			}
+		}
+		fmt.Fprintln(tw, row)
+	}
+	tw.Flush()
+}
+
+// WriteFiles writes dir/results.json and dir/chart.svg.
+func (r *Report) WriteFiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(r.SVG()), 0o644)
+}
+
+// SVG draws, per arm, a box of its task completion time distribution (p50 box edge to
+// p99 whisker, mean marked) on a shared log-scaled axis.
+func (r *Report) SVG() string {
+	const w, rowH, left, right, top = 760, 34, 150, 30, 40
+	h := top + rowH*len(r.Arms) + 40
+	maxV := 1.0
+	for _, a := range r.Arms {
+		maxV = math.Max(maxV, a.TCTP99)
+	}
+	minV := maxV
+	for _, a := range r.Arms {
+		if a.TCTP50 > 0 {
+			minV = math.Min(minV, a.TCTP50)
+		}
+	}
+	lo, hi := math.Log10(math.Max(minV/2, 0.01)), math.Log10(maxV*1.2)
+	x := func(v float64) float64 {
+		if v <= 0 {
+			return left
+		}
+		return left + (math.Log10(v)-lo)/(hi-lo)*float64(w-left-right)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", w, h)
+	fmt.Fprintf(&sb, `<text x="%d" y="20" font-size="14">Task completion time per arm (s, log scale): box p50–p99, tick = mean — %s</text>`+"\n", left, r.Workload)
+	palette := []string{"#888", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"}
+	for i, a := range r.Arms {
+		y := top + i*rowH
+		c := palette[i%len(palette)]
+		fmt.Fprintf(&sb, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+18, a.Arm)
+		fmt.Fprintf(&sb, `<rect x="%.1f" y="%d" width="%.1f" height="18" fill="%s" fill-opacity="0.5" stroke="%s"/>`+"\n",
+			x(a.TCTP50), y+5, math.Max(x(a.TCTP99)-x(a.TCTP50), 1), c, c)
+		fmt.Fprintf(&sb, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black" stroke-width="2"/>`+"\n", x(a.TCTMean), x(a.TCTMean), y+2, y+26)
+	}
+	axisY := top + rowH*len(r.Arms) + 5
+	fmt.Fprintf(&sb, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>`+"\n", left, w-right, axisY, axisY)
+	for e := math.Floor(lo); e <= math.Ceil(hi); e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if math.Log10(v) < lo || math.Log10(v) > hi {
+				continue
+			}
+			fmt.Fprintf(&sb, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black"/><text x="%.1f" y="%d" text-anchor="middle">%g</text>`+"\n",
+				x(v), x(v), axisY, axisY+5, x(v), axisY+18, v)
+		}
+	}
+	sb.WriteString("</svg>\n")
+	return sb.String()
+}
