@@ -57,13 +57,13 @@ type Report struct {
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Setup.defaults()
 	if o.Programs <= 0 {
-		o.Programs = 40
+		o.Programs = 24
 		if o.Virtual {
 			o.Programs = 200
 		}
 	}
 	if o.Speed <= 0 {
-		o.Speed = 50
+		o.Speed = 10
 	}
 	start := time.Now()
 	progs, err := o.programs()

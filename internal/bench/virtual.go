@@ -258,6 +258,9 @@ func (v *vsim) startStep(vp *vprog, i int) {
 }
 
 func (v *vsim) stepDone(vp *vprog, i int) {
+	if vp.failed {
+		return
+	}
 	vp.done++
 	for j, s := range vp.p.Steps {
 		for _, d := range s.Deps {
@@ -347,6 +350,10 @@ func (v *vsim) kick(g *vengine) {
 	}
 	g.busy = true
 	res := g.e.Step(v.now)
+	// The engine reuses the result's slices on its next step, which handling this one
+	// can start; keep copies.
+	res.Emitted = append([]*sim.Request(nil), res.Emitted...)
+	res.Finished = append([]*sim.Request(nil), res.Finished...)
 	// The step's outcome is known now but takes effect at its end: a call that finishes
 	// in it is past preempting.
 	for _, r := range res.Finished {
@@ -410,6 +417,9 @@ func (v *vsim) callDone(c *vcall) {
 	vp.exec += m.Latency - m.Queued
 	v.calls = append(v.calls, *m)
 	delete(v.byID, c.id)
+	if vp.failed {
+		return // a sibling call failed the program; nothing more runs for it
+	}
 	ctx := c.prompt
 	for j := 0; j < c.produced; j++ {
 		ctx = append(ctx, sim.OutputToken(c.seed, j))
@@ -479,7 +489,7 @@ func (v *vsim) result() (Result, error) {
 			continue
 		}
 		if vp.finish == 0 && !vp.failed {
-			return Result{}, fmt.Errorf("program %d never finished: the simulation stalled", vp.p.ID)
+			return Result{}, fmt.Errorf("program %d never finished: the simulation stalled (%d of %d steps done, %d calls in flight)", vp.p.ID, vp.done, len(vp.p.Steps), len(v.byID))
 		}
 		if !seen || vp.arrival < first {
 			first, seen = vp.arrival, true
