@@ -15,6 +15,7 @@ import (
 func benchCmd() *cobra.Command {
 	var o bench.Options
 	var arms, mode, out string
+	var sweep []float64
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -31,6 +32,10 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 				return err
 			}
 			o.Mode = sim.Mode(mode)
+			o.Sweep = sweep
+			if o.Rate < 0 || o.Load < 0 {
+				return fmt.Errorf("--rate and --load must be positive")
+			}
 			if o.Mode != sim.ModeVLLM && o.Mode != sim.ModeNaive {
 				return fmt.Errorf("--engine-mode %q: want vllm or naive", mode)
 			}
@@ -71,6 +76,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.Agents, "agents", 0, "closed loop: concurrent agents (default 16 when no --rate/--load)")
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: program arrivals per minute")
 	f.Float64Var(&o.Load, "load", 0, "open loop at this multiple of the direct arm's capacity (measured first)")
+	f.Float64SliceVar(&sweep, "sweep", nil, "also run every arm at these multiples of the direct arm's capacity (virtual), e.g. 0.5,0.8,1,1.2,1.5")
 	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
 	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
@@ -81,6 +87,8 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.BoolVar(&o.Virtual, "virtual", false, "virtual time, no HTTP")
 	f.Float64Var(&o.Speed, "speed", 10, "real mode: simulated seconds per wall second (higher is faster but multiplies the host's per-call CPU cost in simulated time)")
 	f.DurationVar(&o.TimeSlice, "time-slice", 0, "time slice of kernel:rr (default 500ms)")
+	f.IntVar(&o.MaxBypass, "max-bypass", 0, "kernel: later calls that may pass one waiting for room")
+	f.IntVar(&o.Retry.Attempts, "retries", 0, "direct agents: attempts per call before giving up (default 8, backoff 0.5s doubling to 8s)")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd

@@ -65,6 +65,7 @@ type Setup struct {
 	Cores     int
 	Mode      sim.Mode
 	TimeSlice time.Duration // kernel:rr and preempting policies
+	MaxBypass int           // kernel: calls that may pass one waiting for room
 	Retry     Retry
 }
 
@@ -97,7 +98,10 @@ func (s *Setup) defaults() {
 	if s.TimeSlice <= 0 {
 		s.TimeSlice = 500 * time.Millisecond
 	}
+	if s.Retry.Base <= 0 {
+		s.Retry.Base, s.Retry.Max = DefaultRetry.Base, DefaultRetry.Max
+	}
 	if s.Retry.Attempts <= 0 {
-		s.Retry = DefaultRetry
+		s.Retry.Attempts = DefaultRetry.Attempts
 	}
 }

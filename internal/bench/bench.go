@@ -28,6 +28,10 @@ type Options struct {
 	Load         float64 // open loop at Load × the direct arm's capacity
 	FindCapacity bool
 
+	// Sweep, when set, also runs every arm open-loop at each of these multiples of the
+	// direct arm's capacity (virtual time), for throughput and latency against load.
+	Sweep []float64
+
 	Virtual bool
 	Speed   float64 // real mode: simulated seconds per wall second
 
@@ -50,7 +54,19 @@ type Report struct {
 	SoloP99S       float64       `json:"solo_tct_p99_s"`
 	DirectCapacity *float64      `json:"direct_capacity_per_min,omitempty"`
 	Arms           []metrics.Arm `json:"arms"`
+	Sweep          []SweepPoint  `json:"sweep,omitempty"`
 	Wall           time.Duration `json:"-"`
+}
+
+// SweepPoint is one arm at one load.
+type SweepPoint struct {
+	Arm            string  `json:"arm"`
+	Load           float64 `json:"load"`
+	RatePerMin     float64 `json:"rate_per_min"`
+	ProgramsPerMin float64 `json:"programs_per_min"`
+	TCTMean        float64 `json:"tct_mean_s"`
+	TCTP99         float64 `json:"tct_p99_s"`
+	PrefixHitRate  float64 `json:"prefix_hit_rate"`
 }
 
 // Run executes the benchmark.
@@ -73,7 +89,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Workload: o.Workload, Programs: len(progs), Seed: o.Seed, Profile: o.Profile,
 		Cores: o.Cores, EngineMode: string(o.Mode), Virtual: o.Virtual}
 
-	units := len(o.Arms) + 1
+	units := len(o.Arms) + 1 + len(o.Sweep)
 	done := 0
 	step := func() {
 		done++
@@ -88,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.SoloP99S = metrics.Percentile(seconds(solo), 0.99)
 	step()
 
-	if o.FindCapacity || o.Load > 0 {
+	if o.FindCapacity || o.Load > 0 || len(o.Sweep) > 0 {
 		c, err := Capacity(o.Setup, Arm{Name: "direct"}, progs, solo, o.Seed)
 		if err != nil {
 			return nil, err
@@ -143,6 +159,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			a.CapacityPerMin = &c
 		}
 		rep.Arms = append(rep.Arms, a)
+		step()
+	}
+	for _, load := range o.Sweep {
+		rate := load * *rep.DirectCapacity
+		ps := append([]workload.Program(nil), progs...)
+		arr := workload.Poisson(rate, len(ps), o.Seed^0x5eed)
+		for i := range ps {
+			ps[i].Arrival = arr[i]
+		}
+		for _, arm := range o.Arms {
+			res, err := RunVirtual(o.Setup, arm, ps, 0)
+			if err != nil {
+				return nil, fmt.Errorf("sweep %s at %.2f: %w", arm.Name, load, err)
+			}
+			a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
+			rep.Sweep = append(rep.Sweep, SweepPoint{Arm: arm.Name, Load: load, RatePerMin: rate,
+				ProgramsPerMin: a.ProgramsPerMin, TCTMean: a.TCTMean, TCTP99: a.TCTP99, PrefixHitRate: a.PrefixHitRate})
+		}
 		step()
 	}
 	rep.Wall = time.Since(start)

@@ -33,14 +33,14 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, a := range r.Arms {
 		hasCap = hasCap || a.CapacityPerMin != nil
 	}
-	head := "arm\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
+	head := "arm\tdone\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
 	if hasCap {
 		head += "capacity/min\t"
 	}
 	fmt.Fprintln(tw, head)
 	for _, a := range r.Arms {
-		row := fmt.Sprintf("%s\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
-			a.Arm, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac,
+		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
+			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac,
 			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
 		if hasCap {
 			if a.CapacityPerMin != nil {
@@ -116,5 +116,64 @@ func (r *Report) SVG() string {
 		}
 	}
 	sb.WriteString("</svg>\n")
+	if len(r.Sweep) > 0 {
+		return r.sweepSVG(sb.String())
+	}
 	return sb.String()
+}
+
+// sweepSVG appends, below the distribution chart, mean TCT and throughput against load.
+func (r *Report) sweepSVG(dist string) string {
+	const w, h, left, right, top, bottom = 760, 300, 70, 150, 30, 40
+	arms := []string{}
+	seen := map[string]bool{}
+	maxT, maxX, maxP := 1.0, 0.0, 0.0
+	for _, p := range r.Sweep {
+		if !seen[p.Arm] {
+			seen[p.Arm] = true
+			arms = append(arms, p.Arm)
+		}
+		maxT = math.Max(maxT, p.TCTMean)
+		maxX = math.Max(maxX, p.Load)
+		maxP = math.Max(maxP, p.ProgramsPerMin)
+	}
+	x := func(l float64) float64 { return left + l/maxX*float64(w-left-right) }
+	y := func(t float64) float64 {
+		return float64(h-bottom) - math.Log10(math.Max(t, 0.1)/0.1)/math.Log10(maxT*1.5/0.1)*float64(h-top-bottom)
+	}
+	palette := []string{"#888", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"}
+	var sb strings.Builder
+	sb.WriteString(strings.TrimSuffix(dist, "</svg>\n"))
+	fmt.Fprintf(&sb, `<g transform="translate(0,%d)">`+"\n", 40+34*len(r.Arms)+40)
+	fmt.Fprintf(&sb, `<text x="%d" y="15" font-size="14">Mean TCT (s, log) against load (× direct capacity); label: programs/min</text>`+"\n", left)
+	fmt.Fprintf(&sb, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>`+"\n", left, w-right, h-bottom, h-bottom)
+	fmt.Fprintf(&sb, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>`+"\n", left, left, top, h-bottom)
+	for i, arm := range arms {
+		c := palette[i%len(palette)]
+		var pts []string
+		for _, p := range r.Sweep {
+			if p.Arm != arm {
+				continue
+			}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Load), y(p.TCTMean)))
+			fmt.Fprintf(&sb, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/><text x="%.1f" y="%.1f" font-size="9" fill="%s">%.1f</text>`+"\n",
+				x(p.Load), y(p.TCTMean), c, x(p.Load)+4, y(p.TCTMean)-4, c, p.ProgramsPerMin)
+		}
+		fmt.Fprintf(&sb, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+		fmt.Fprintf(&sb, `<text x="%d" y="%d" fill="%s">%s</text>`+"\n", w-right+10, top+16*(i+1), c, arm)
+	}
+	for _, p := range r.Sweep {
+		if p.Arm == arms[0] {
+			fmt.Fprintf(&sb, `<text x="%.1f" y="%d" text-anchor="middle">%.2g</text>`+"\n", x(p.Load), h-bottom+16, p.Load)
+		}
+	}
+	for _, t := range []float64{1, 10, 100, 1000, 10000} {
+		if t <= maxT*1.5 {
+			fmt.Fprintf(&sb, `<text x="%d" y="%.1f" text-anchor="end">%g</text>`+"\n", left-6, y(t)+4, t)
+		}
+	}
+	sb.WriteString("</g>\n</svg>\n")
+	// Make room for the second panel.
+	out := sb.String()
+	return strings.Replace(out, fmt.Sprintf(`height="%d"`, 40+34*len(r.Arms)+40), fmt.Sprintf(`height="%d"`, 40+34*len(r.Arms)+40+h+10), 1)
 }

@@ -43,6 +43,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			pol, _ := sched.NewPolicy(sched.Config{Name: arm.Policy, Slice: setup.TimeSlice})
 			return pol
 		})
+		v.sched.MaxBypass = setup.MaxBypass
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
 			if err := v.sched.AddCore(sched.CoreSpec{ID: sched.CoreID(i), Module: sched.LLM,

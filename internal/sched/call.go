@@ -82,6 +82,7 @@ type Call struct {
 
 	enqueued time.Duration
 	seq      uint64
+	bypassed int           // later calls that passed it while it waited for room
 	elem     *list.Element // fifo/rr position
 	hidx     int           // priority heap position
 }

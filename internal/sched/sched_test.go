@@ -313,3 +313,18 @@ func mustSubmit(t *testing.T, s *Scheduler, c *Call, now time.Duration) {
 		t.Fatal(err)
 	}
 }
+
+func TestBackfillIsBounded(t *testing.T) {
+	s := newSched(t, "fifo", 0, CoreSpec{ID: 0, Module: LLM, MaxInflight: 10, MaxTokens: 1000})
+	s.MaxBypass = 2
+	runTable(t, s, []event{
+		{at: 0, op: "submit", id: 1, tokens: 600, want: "1@0"},
+		{at: 0, op: "submit", id: 2, tokens: 500, want: ""}, // waits for room
+		// Smaller calls that fit pass it, two at most...
+		{at: 0, op: "submit", id: 3, tokens: 100, want: "3@0"},
+		{at: 0, op: "submit", id: 4, tokens: 100, want: "4@0"},
+		// ...then they wait behind it, though this one would fit.
+		{at: 0, op: "submit", id: 5, tokens: 100, want: ""},
+		{at: 1 * ms, op: "complete", id: 1, want: "2@0 5@0"},
+	})
+}

@@ -56,6 +56,10 @@ type CoreLoad struct {
 
 // Scheduler holds one queue per module and the cores calls run on.
 type Scheduler struct {
+	// MaxBypass is how many later calls may pass a call that waits for room (0: strict
+	// order within a model).
+	MaxBypass int
+
 	queues  [NumModules]Policy
 	cores   []*core // ordered by ID
 	byID    map[CoreID]*core
@@ -149,8 +153,10 @@ func (s *Scheduler) dequeued(c *Call, now time.Duration) {
 }
 
 // Dispatch returns every call that can start now and the core each goes to. Within a
-// module, calls are taken in policy order; a call that fits no core blocks later calls
-// of the same model (so big calls are not starved by small ones) but not other models.
+// module, calls are taken in policy order. A call that fits no core blocks the calls of
+// its model behind it, except that up to MaxBypass smaller ones that fit may pass it
+// (backfilling, so a large call waiting for room does not idle the rest of the cache);
+// then they wait too, so the large call is never starved. Other models are not blocked.
 func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 	var out []Assignment
 	for m := Module(0); m < NumModules; m++ {
@@ -158,17 +164,33 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 		if q.Len() == 0 {
 			continue
 		}
-		blocked := map[string]bool{}
-		for q.Len() > 0 {
+		heads := map[string]*Call{} // the first blocked call of each model
+		closed := map[string]bool{} // models nothing more can start on this round
+		for q.Len() > 0 && len(closed) < len(s.waiting[m]) {
 			var target *core
 			c := q.Pick(now, func(c *Call) Verdict {
-				if blocked[c.Model] {
+				if len(closed) >= len(s.waiting[m]) {
+					return Stop
+				}
+				if closed[c.Model] {
 					return Skip
 				}
+				h := heads[c.Model]
 				target = s.route(c)
 				if target == nil {
-					blocked[c.Model] = true
+					if h == nil {
+						heads[c.Model] = c
+						h = c
+					}
+					if h.bypassed >= s.MaxBypass || !s.slotFree(c) {
+						closed[c.Model] = true
+					}
 					return Skip
+				}
+				if h != nil {
+					if h.bypassed++; h.bypassed >= s.MaxBypass {
+						closed[c.Model] = true
+					}
 				}
 				return Take
 			})
@@ -181,6 +203,17 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 		}
 	}
 	return out
+}
+
+// slotFree reports whether some live core serving c has a sequence slot open, so a
+// smaller call of its model could still start.
+func (s *Scheduler) slotFree(c *Call) bool {
+	for _, k := range s.cores {
+		if !k.down && k.spec.Module == c.Module && k.spec.serves(c.Model) && k.inflight < max(k.spec.MaxInflight, 1) {
+			return true
+		}
+	}
+	return false
 }
 
 // route picks the least-loaded core that serves c and has room for it.
@@ -206,6 +239,7 @@ func (s *Scheduler) start(c *Call, k *core, now time.Duration) {
 		c.FirstStart = now
 	}
 	c.Slices++
+	c.bypassed = 0
 	if o, ok := s.queues[c.Module].(Observer); ok {
 		o.Started(c, now)
 	}
