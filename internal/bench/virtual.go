@@ -44,6 +44,9 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			return pol
 		})
 		v.sched.MaxBypass = setup.MaxBypass
+		if arm.WS {
+			v.sched.EnableWorkingSet(sched.WorkingSet{})
+		}
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
 			if err := v.sched.AddCore(sched.CoreSpec{ID: sched.CoreID(i), Module: sched.LLM,
@@ -280,6 +283,9 @@ func (v *vsim) stepDone(vp *vprog, i int) {
 func (v *vsim) endProgram(vp *vprog) {
 	vp.finish = v.now
 	vp.ctx = nil
+	if v.sched != nil {
+		v.sched.EndProgram(strconv.Itoa(vp.p.ID))
+	}
 	if v.closed {
 		v.nextClosed(vp.slot, v.now)
 	}

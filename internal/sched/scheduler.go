@@ -61,7 +61,8 @@ type Scheduler struct {
 	MaxBypass int
 
 	queues  [NumModules]Policy
-	cores   []*core // ordered by ID
+	ws      *workingSet // program-level admission, when enabled
+	cores   []*core     // ordered by ID
 	byID    map[CoreID]*core
 	waiting [NumModules]map[string]int // queued calls per model, to know who waits for a core
 	seq     uint64
@@ -132,6 +133,9 @@ func (s *Scheduler) Submit(c *Call, now time.Duration) error {
 	c.Arrival = now
 	c.State = Queued
 	c.hidx = -1
+	if s.ws != nil {
+		s.ws.arrive(c, now)
+	}
 	s.enqueue(c, now)
 	return nil
 }
@@ -164,6 +168,9 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 		if q.Len() == 0 {
 			continue
 		}
+		if s.ws != nil && m == LLM {
+			s.ws.maintain(s, now)
+		}
 		heads := map[string]*Call{} // the first blocked call of each model
 		closed := map[string]bool{} // models nothing more can start on this round
 		for q.Len() > 0 && len(closed) < len(s.waiting[m]) {
@@ -173,6 +180,11 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 					return Stop
 				}
 				if closed[c.Model] {
+					return Skip
+				}
+				if s.ws != nil && !s.ws.admit(s, c, now) {
+					// Its program waits outside the working set; calls of admitted programs
+					// behind it go on.
 					return Skip
 				}
 				h := heads[c.Model]
@@ -343,6 +355,9 @@ func (s *Scheduler) Complete(c *Call, now time.Duration) {
 	}
 	s.release(c, now)
 	c.State = Finished
+	if s.ws != nil {
+		s.ws.leave(c, now)
+	}
 	if o, ok := s.queues[c.Module].(Observer); ok {
 		o.Stopped(c, now, true)
 	}
@@ -357,6 +372,9 @@ func (s *Scheduler) Cancel(c *Call, now time.Duration) bool {
 			s.dequeued(c, now)
 		}
 		c.State = Finished
+		if s.ws != nil {
+			s.ws.leave(c, now)
+		}
 		return true
 	case Running, Preempting:
 		s.Complete(c, now)
