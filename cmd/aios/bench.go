@@ -88,6 +88,8 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.Float64Var(&o.Speed, "speed", 10, "real mode: simulated seconds per wall second (higher is faster but multiplies the host's per-call CPU cost in simulated time)")
 	f.DurationVar(&o.TimeSlice, "time-slice", 0, "time slice of kernel:rr (default 500ms)")
 	f.IntVar(&o.MaxBypass, "max-bypass", 0, "kernel: later calls that may pass one waiting for room")
+	f.Float64Var(&o.WS.High, "ws-high", 0.9, "+ws arms: admit programs while their contexts fit this fraction of the KV cache")
+	f.Float64Var(&o.WS.Suspend, "ws-suspend", 1.0, "+ws arms: suspend the newest programs past this fraction")
 	f.IntVar(&o.Retry.Attempts, "retries", 0, "direct agents: attempts per call before giving up (default 8, backoff 0.5s doubling to 8s)")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")

@@ -64,8 +64,9 @@ type Setup struct {
 	Profile   string
 	Cores     int
 	Mode      sim.Mode
-	TimeSlice time.Duration // kernel:rr and preempting policies
-	MaxBypass int           // kernel: calls that may pass one waiting for room
+	TimeSlice time.Duration    // kernel:rr and preempting policies
+	MaxBypass int              // kernel: calls that may pass one waiting for room
+	WS        sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
 	Retry     Retry
 }
 

@@ -11,9 +11,11 @@ import (
 
 	"github.com/aios-go/aios/internal/bench/workload"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/testleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The Gemini backend's dependencies start a goroutine for the life of the process.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
 
 func TestParseArms(t *testing.T) {
 	arms, err := ParseArms("direct, kernel:fifo,kernel:rr+ws")

@@ -45,7 +45,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 		})
 		v.sched.MaxBypass = setup.MaxBypass
 		if arm.WS {
-			v.sched.EnableWorkingSet(sched.WorkingSet{})
+			v.sched.EnableWorkingSet(setup.WS)
 		}
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
