@@ -66,6 +66,9 @@ type Call struct {
 	MaxOutput    int
 	Text         string
 	OutputTokens int
+	// Prefix is the prompt as chained hashes of its blocks (each names the whole prefix
+	// up to it), for cache-aware routing; empty disables it for this call.
+	Prefix []uint64
 
 	// NoPreempt marks a call that cannot be snapshotted now (it is emitting a tool call).
 	NoPreempt bool

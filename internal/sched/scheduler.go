@@ -14,6 +14,7 @@ var (
 )
 
 type core struct {
+	tree     prefixTree // cache-aware routing's memory of what this core served
 	spec     CoreSpec
 	inflight int
 	tokens   int
@@ -62,7 +63,10 @@ type Scheduler struct {
 
 	queues  [NumModules]Policy
 	ws      *workingSet // program-level admission, when enabled
-	cores   []*core     // ordered by ID
+	routing RoutingConfig
+	pinned  map[string]CoreID // affinity: a program's core
+	rr      int
+	cores   []*core // ordered by ID
 	byID    map[CoreID]*core
 	waiting [NumModules]map[string]int // queued calls per model, to know who waits for a core
 	seq     uint64
@@ -228,20 +232,6 @@ func (s *Scheduler) slotFree(c *Call) bool {
 	return false
 }
 
-// route picks the least-loaded core that serves c and has room for it.
-func (s *Scheduler) route(c *Call) *core {
-	var best *core
-	for _, k := range s.cores {
-		if k.down || k.spec.Module != c.Module || !k.spec.serves(c.Model) || !k.room(c) {
-			continue
-		}
-		if best == nil || k.load() < best.load() {
-			best = k
-		}
-	}
-	return best
-}
-
 func (s *Scheduler) start(c *Call, k *core, now time.Duration) {
 	c.State = Running
 	c.Core = k.spec.ID
@@ -252,6 +242,7 @@ func (s *Scheduler) start(c *Call, k *core, now time.Duration) {
 	}
 	c.Slices++
 	c.bypassed = 0
+	s.routed(c, k)
 	if o, ok := s.queues[c.Module].(Observer); ok {
 		o.Started(c, now)
 	}
