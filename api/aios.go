@@ -128,6 +128,11 @@ type LLMCoreStatus struct {
 	MaxTokensInflight int    `json:"max_tokens_inflight"`
 	Completed         uint64 `json:"completed"`
 	Failed            uint64 `json:"failed"`
+	// Retried counts failed attempts on this core that were tried again.
+	Retried uint64 `json:"retried"`
+	// State is "ok", "open" (taken out by the circuit breaker until a health probe
+	// passes) or "cooling" (held out for the Retry-After its provider sent).
+	State string `json:"state,omitempty"`
 }
 
 // LLMListEntry is one element of GET /core/llms/list.

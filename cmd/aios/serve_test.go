@@ -12,9 +12,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aios-go/aios/internal/config"
+	"github.com/aios-go/aios/internal/testleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The Gemini backend's dependencies start a goroutine for the life of the process.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -79,6 +79,45 @@ type Model struct {
 	Mode      string  `koanf:"mode"`
 	SimPolicy string  `koanf:"sim_policy"`
 	Speed     float64 `koanf:"speed"`
+
+	// Provider limits each core of this entry is kept within: requests and tokens
+	// (prompt plus completion) per minute. 0 means none.
+	RPM int `koanf:"rpm"`
+	TPM int `koanf:"tpm"`
+	// Retries of calls that fail on the backend (429, 5xx, timeouts, dropped streams):
+	// how many after the first attempt (default 3; 0 turns retries off) and the backoff
+	// before the first, doubling up to retry_backoff_max.
+	MaxRetries      *int          `koanf:"max_retries"`
+	RetryBackoff    time.Duration `koanf:"retry_backoff"`
+	RetryBackoffMax time.Duration `koanf:"retry_backoff_max"`
+	// Circuit breaker: consecutive failures that take a core out while another core
+	// serves the model (default 3; 0 turns it off), and the wait before the first
+	// health probe, doubling up to breaker_cooldown_max.
+	BreakerThreshold   *int          `koanf:"breaker_threshold"`
+	BreakerCooldown    time.Duration `koanf:"breaker_cooldown"`
+	BreakerCooldownMax time.Duration `koanf:"breaker_cooldown_max"`
+}
+
+// Defaults of the resilience settings when an entry leaves them out.
+const (
+	DefaultMaxRetries       = 3
+	DefaultBreakerThreshold = 3
+)
+
+// Retries is the entry's max_retries, or the default.
+func (m Model) Retries() int {
+	if m.MaxRetries == nil {
+		return DefaultMaxRetries
+	}
+	return *m.MaxRetries
+}
+
+// Breaker is the entry's breaker_threshold, or the default.
+func (m Model) Breaker() int {
+	if m.BreakerThreshold == nil {
+		return DefaultBreakerThreshold
+	}
+	return *m.BreakerThreshold
 }
 
 // DefaultSimModel is the model served when no model is configured.
@@ -179,6 +218,10 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		}
 		if m.Cores <= 0 {
 			m.Cores = 1
+		}
+		if m.RPM < 0 || m.TPM < 0 || m.Retries() < 0 || m.Breaker() < 0 ||
+			m.RetryBackoff < 0 || m.RetryBackoffMax < 0 || m.BreakerCooldown < 0 || m.BreakerCooldownMax < 0 {
+			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): rpm, tpm, max_retries, breaker_threshold and the backoff and cool-down durations must not be negative", i, m.Name))
 		}
 	}
 	return errors.Join(errs...)

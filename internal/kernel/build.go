@@ -23,6 +23,9 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 	for i, m := range cfg.LLMs.Models {
 		for r := 0; r < m.Cores; r++ {
 			c, err := buildCore(m)
+			if err == nil {
+				c, err = limited(c, m) // rpm/tpm (build_providers.go)
+			}
 			if err != nil {
 				for _, done := range cores {
 					_ = done.Core.Close()
@@ -31,7 +34,8 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 			}
 			cores = append(cores, CoreConfig{
 				Model: m.Name, Backend: m.Backend, Hostname: m.Hostname, Core: c,
-				Capacity: llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
+				Capacity:   llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
+				Resilience: resilience(m),
 			})
 		}
 	}
@@ -54,10 +58,12 @@ func buildCore(m config.Model) (llm.Core, error) {
 		})
 	case openAICompatible[m.Backend]:
 		return newOpenAICore(m)
-	case m.Backend == "anthropic" || m.Backend == "gemini":
-		return nil, fmt.Errorf("unsupported backend %q: not available in this build yet; use an OpenAI-compatible endpoint or sim", m.Backend)
+	case m.Backend == "anthropic":
+		return newAnthropicCore(m)
+	case m.Backend == "gemini":
+		return newGeminiCore(m)
 	case m.Backend == "":
-		return nil, fmt.Errorf("backend is required (sim, openai, vllm, sglang, ollama, llamacpp, lmstudio)")
+		return nil, fmt.Errorf("backend is required (sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini)")
 	}
-	return nil, fmt.Errorf("unsupported backend %q: supported are sim, openai, vllm, sglang, ollama, llamacpp, lmstudio (local huggingface models are not run in-process; serve them with vLLM or Ollama)", strings.ToLower(m.Backend))
+	return nil, fmt.Errorf("unsupported backend %q: supported are sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini (local huggingface models are not run in-process; serve them with vLLM or Ollama)", strings.ToLower(m.Backend))
 }

@@ -29,6 +29,9 @@ type CoreConfig struct {
 	Core     llm.Core
 	// Capacity overrides the core's own when non-zero.
 	Capacity llm.Capacity
+	// Resilience: retries, backoff and circuit breaker (retry.go, breaker.go); the zero
+	// value retries nothing.
+	Resilience Resilience
 }
 
 // Options configure a Kernel.
@@ -47,6 +50,8 @@ type coreEntry struct {
 	capacity  llm.Capacity
 	completed atomic.Uint64
 	failed    atomic.Uint64
+	retried   atomic.Uint64
+	health    coreHealth // guarded by Kernel.mu
 }
 
 // Kernel is the running system.
@@ -67,6 +72,9 @@ type Kernel struct {
 	stopped chan struct{}
 	runs    sync.WaitGroup // slices executing on cores
 	calls   sync.WaitGroup // syscalls not yet terminal
+
+	usage *usageBook // accounting.go
+	bg    background // breaker probes and cool-downs (breaker.go)
 }
 
 // New builds a kernel over the given cores and starts its dispatcher.
@@ -106,7 +114,9 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		inflight: make(map[uint64]*Syscall),
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
+		usage:    newUsageBook(time.Now()),
 	}
+	k.bg.init()
 	for i, c := range cores {
 		if c.Core == nil || c.Model == "" {
 			return nil, fmt.Errorf("kernel: core %d has no model name or backend", i)
@@ -226,6 +236,8 @@ func (k *Kernel) run(sc *Syscall, e *coreEntry, ctx context.Context, req *llm.Re
 	if req.Resume != "" && req.MaxTokens <= 0 {
 		// Preempted right after its last token: nothing is left to generate.
 		res = &llm.Result{FinishReason: "length"}
+	} else if req.Resume != "" && !e.caps.Resume {
+		err = cannotResume(e, req.Resume)
 	} else {
 		res, err = e.cfg.Core.Generate(ctx, req, k.emitter(sc))
 	}
@@ -260,6 +272,14 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 		sc.preempted++
 		sc.stopRun = nil
 		k.sched.Requeue(sc.call, now)
+		k.mu.Unlock()
+		k.poke()
+		return
+	}
+	// A failed attempt may be retried, resumed or failed over (retry.go); the core's
+	// breaker hears of every outcome.
+	retried, err := k.afterAttempt(sc, e, ctx, err, now)
+	if retried {
 		k.mu.Unlock()
 		k.poke()
 		return
@@ -326,6 +346,7 @@ func (k *Kernel) ctxError(sc *Syscall) error {
 // end makes sc terminal and forgets it.
 func (k *Kernel) end(sc *Syscall, res *llm.Result, err error) {
 	if sc.finish(res, err, time.Now()) {
+		k.usage.record(sc, res, err, time.Now())
 		k.mu.Lock()
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()
@@ -359,6 +380,7 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	k.poke()
 	<-k.stopped
 	k.runs.Wait()
+	k.stopBackground()
 	for _, e := range k.cores {
 		_ = e.cfg.Core.Close()
 	}

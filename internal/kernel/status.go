@@ -16,6 +16,10 @@ func (k *Kernel) Status() api.CoreStatus {
 		queued[m.String()] = k.sched.Queued(m)
 	}
 	closing := k.closing
+	states := make([]string, len(k.cores))
+	for i, e := range k.cores {
+		states[i] = e.health.state()
+	}
 	k.mu.Unlock()
 
 	st := api.CoreStatus{
@@ -38,6 +42,7 @@ func (k *Kernel) Status() api.CoreStatus {
 			Inflight: l.Inflight, TokensInflight: l.Tokens,
 			MaxInflight: e.capacity.MaxInflight, MaxTokensInflight: e.capacity.MaxTokens,
 			Completed: e.completed.Load(), Failed: e.failed.Load(),
+			Retried: e.retried.Load(), State: states[i],
 		})
 	}
 	return st

@@ -62,6 +62,7 @@ type Syscall struct {
 	sliceStart int // produced when the current slice began
 	preempted  int
 	sawToolArg bool
+	retry      retryState // retry.go
 
 	once    sync.Once
 	done    chan struct{}

@@ -19,9 +19,11 @@ import (
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
+	"github.com/aios-go/aios/internal/testleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The Gemini backend's dependencies start a goroutine for the life of the process.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
 
 // funcCore lets a test decide what the backend does.
 type funcCore struct {
