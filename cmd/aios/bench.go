@@ -10,12 +10,14 @@ import (
 
 	"github.com/aios-go/aios/internal/bench"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/sched"
 )
 
 func benchCmd() *cobra.Command {
 	var o bench.Options
 	var arms, mode, out string
 	var sweep []float64
+	var routing string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -33,6 +35,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			}
 			o.Mode = sim.Mode(mode)
 			o.Sweep = sweep
+			o.Routing = sched.Routing(routing)
 			if o.Rate < 0 || o.Load < 0 {
 				return fmt.Errorf("--rate and --load must be positive")
 			}
@@ -82,6 +85,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
 	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
 	f.IntVar(&o.Cores, "cores", 1, "engines")
+	f.StringVar(&routing, "routing", "least-loaded", "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")
 	f.StringVar(&mode, "engine-mode", "vllm", "vllm or naive")
 	f.Uint64Var(&o.Seed, "seed", 1, "workload seed")
 	f.BoolVar(&o.Virtual, "virtual", false, "virtual time, no HTTP")

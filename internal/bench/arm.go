@@ -67,6 +67,7 @@ type Setup struct {
 	TimeSlice time.Duration    // kernel:rr and preempting policies
 	MaxBypass int              // kernel: calls that may pass one waiting for room
 	WS        sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
+	Routing   sched.Routing    // kernel arms with several cores
 	Retry     Retry
 }
 

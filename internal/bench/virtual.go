@@ -44,6 +44,9 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			return pol
 		})
 		v.sched.MaxBypass = setup.MaxBypass
+		if err := v.sched.SetRouting(sched.RoutingConfig{Mode: setup.Routing}); err != nil {
+			return Result{}, err
+		}
 		if arm.WS {
 			v.sched.EnableWorkingSet(setup.WS)
 		}
@@ -309,6 +312,9 @@ func (v *vsim) submit(c *vcall) {
 	if v.arm.Kernel {
 		c.sc = &sched.Call{ID: c.id, Agent: c.prog.agent, Program: strconv.Itoa(c.prog.p.ID), Module: sched.LLM,
 			Tokens: len(c.prompt) + c.output, InputTokens: len(c.prompt), MaxOutput: c.output}
+		if v.setup.Routing == sched.CacheAware {
+			c.sc.Prefix = blockHashes(c.prompt)
+		}
 		if err := v.sched.Submit(c.sc, v.now); err != nil {
 			v.failCall(c)
 			return
@@ -517,4 +523,19 @@ func (v *vsim) result() (Result, error) {
 		res.Engine.Steps += st.Steps
 	}
 	return res, nil
+}
+
+// blockHashes names a prompt's 16-token blocks by hashes chained from its start, as the
+// engine's prefix cache does, for cache-aware routing.
+func blockHashes(ids []uint32) []uint64 {
+	out := make([]uint64, 0, len(ids)/16)
+	h := uint64(14695981039346656037)
+	for i, id := range ids {
+		h ^= uint64(id)
+		h *= 1099511628211
+		if (i+1)%16 == 0 {
+			out = append(out, h)
+		}
+	}
+	return out
 }
