@@ -41,6 +41,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s := &Server{k: k, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.routesAIOS()
 	s.routesOpenAI()
+	s.routesAdmin()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
