@@ -86,6 +86,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	log.Info("aios kernel listening", "addr", l.Addr().String(), "policy", k.Policy(),
 		"models", k.Models(), "data_dir", cfg.DataDir, "version", version)
+	stopDiscovery := logDiscoveredModels(k, log)
+	defer stopDiscovery()
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,4 +109,31 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// logDiscoveredModels asks every backend which models it serves and logs the answers,
+// in the background: a slow or unreachable backend must not hold up the start, and a
+// model name that the server does not know shows up here before the first call fails.
+// The returned function stops the asking and waits for it.
+func logDiscoveredModels(k *kernel.Kernel, log *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, c := range k.Discover(ctx).Cores {
+			if c.Error != "" {
+				log.Debug("backend did not list its models", "core", c.Core, "error", c.Error)
+				continue
+			}
+			ids := make([]string, len(c.Models))
+			for i, m := range c.Models {
+				ids[i] = m.ID
+			}
+			log.Info("backend serves", "core", c.Core, "host", c.Hostname, "models", ids)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
