@@ -19,6 +19,7 @@ import (
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm/openai"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/server"
 )
 
@@ -139,7 +140,13 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 		}
 		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c})
 	}
-	k, err := kernel.New(kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice}, cores)
+	opts := kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice, MaxBypass: setup.MaxBypass,
+		Routing: sched.RoutingConfig{Mode: setup.Routing}}
+	if arm.WS {
+		ws := setup.WS
+		opts.WorkingSet = &ws
+	}
+	k, err := kernel.New(opts, cores)
 	if err != nil {
 		return "", nil, err
 	}
@@ -245,8 +252,17 @@ func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent str
 	wg.Wait()
 	out.Finish = l.simNow()
 	out.Failed = failed
+	if l.arm.Kernel {
+		// Tell the kernel the program is done, so its working set frees its place now.
+		req, _ := http.NewRequestWithContext(ctx, "DELETE", l.targets[0]+"/sessions/"+session(agent, p.ID), nil)
+		if resp, err := l.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
 	return out
 }
+
+func session(agent string, prog int) string { return agent + "-" + strconv.Itoa(prog) }
 
 // call makes one LLM call, streaming, retrying refusals with backoff as agent frameworks do.
 func (l *liveRun) call(ctx context.Context, p *workload.Program, agent string, msgs []api.Message, output int) (string, metrics.Call) {
@@ -287,7 +303,7 @@ func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body 
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/chat/completions", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.HeaderAgent, agent)
-	req.Header.Set(api.HeaderSession, agent+"/"+strconv.Itoa(prog))
+	req.Header.Set(api.HeaderSession, session(agent, prog))
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return "", true, err

@@ -46,6 +46,19 @@ type Scheduler struct {
 	Policy         string        `koanf:"policy"`
 	TimeSlice      time.Duration `koanf:"time_slice"`
 	SyscallTimeout time.Duration `koanf:"syscall_timeout"`
+	// MaxBypass: calls that may pass one waiting for room in a core (backfilling).
+	MaxBypass int `koanf:"max_bypass"`
+	// Routing among the cores of a model: least-loaded, round-robin, affinity, cache-aware.
+	Routing    string     `koanf:"routing"`
+	WorkingSet WorkingSet `koanf:"working_set"`
+}
+
+// WorkingSet configures program-level admission (docs/scheduling.md).
+type WorkingSet struct {
+	Enabled bool          `koanf:"enabled"`
+	High    float64       `koanf:"high"`    // admit while contexts fit this share of the KV cache (0.9)
+	Suspend float64       `koanf:"suspend"` // suspend the newest programs past this share (1.0)
+	Idle    time.Duration `koanf:"idle"`    // a program with no call for this long is done (60s)
 }
 
 type LLMs struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
+	"github.com/aios-go/aios/internal/sched"
 )
 
 // openAICompatible are AIOS backend names served through the OpenAI-compatible client.
@@ -39,13 +40,19 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 			})
 		}
 	}
-	return New(Options{
+	opts := Options{
 		Policy:     cfg.Scheduler.Policy,
 		TimeSlice:  cfg.Scheduler.TimeSlice,
 		Timeout:    cfg.Scheduler.SyscallTimeout,
 		DefaultLLM: cfg.LLMs.Default,
 		Logger:     log,
-	}, cores)
+		MaxBypass:  cfg.Scheduler.MaxBypass,
+		Routing:    sched.RoutingConfig{Mode: sched.Routing(cfg.Scheduler.Routing)},
+	}
+	if ws := cfg.Scheduler.WorkingSet; ws.Enabled {
+		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle}
+	}
+	return New(opts, cores)
 }
 
 func buildCore(m config.Model) (llm.Core, error) {

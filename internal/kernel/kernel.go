@@ -41,6 +41,13 @@ type Options struct {
 	Timeout    time.Duration // default syscall deadline; 0 = none
 	DefaultLLM string        // model used when a call names none; "" = first core's
 	Logger     *slog.Logger
+
+	// MaxBypass: calls that may pass one waiting for room (backfilling; 0 strict order).
+	MaxBypass int
+	// WorkingSet, when set, admits whole programs while their contexts fit the KV cache.
+	WorkingSet *sched.WorkingSet
+	// Routing places calls among the cores serving a model (default least-loaded).
+	Routing sched.RoutingConfig
 }
 
 type coreEntry struct {
@@ -100,6 +107,13 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	})
 	if perr != nil {
 		return nil, perr
+	}
+	s.MaxBypass = opts.MaxBypass
+	if err := s.SetRouting(opts.Routing); err != nil {
+		return nil, err
+	}
+	if opts.WorkingSet != nil {
+		s.EnableWorkingSet(*opts.WorkingSet)
 	}
 	opts.Policy = policy
 	if opts.Logger == nil {
@@ -389,3 +403,12 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 
 // Started is when the kernel started.
 func (k *Kernel) Started() time.Time { return k.epoch }
+
+// EndProgram says a program (session) is finished: under working-set admission its
+// context leaves the active set at once instead of after the idle timeout.
+func (k *Kernel) EndProgram(program string) {
+	k.mu.Lock()
+	k.sched.EndProgram(program)
+	k.mu.Unlock()
+	k.poke()
+}

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"time"
 
 	"github.com/aios-go/aios/api"
@@ -87,6 +88,9 @@ func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Sysc
 		Priority: c.Priority, Tokens: prompt + req.MaxTokens,
 		InputTokens: prompt, MaxOutput: req.MaxTokens, Text: lastText(req.Messages, 512),
 	}
+	if k.opts.Routing.Mode == sched.CacheAware {
+		sc.call.Prefix = messageHashes(req.Messages)
+	}
 	sc.timings.Arrival = time.Now()
 	if before != nil {
 		before(sc)
@@ -147,4 +151,20 @@ func lastText(msgs []api.Message, n int) string {
 		t = t[len(t)-n:]
 	}
 	return t
+}
+
+// messageHashes names a conversation's prefixes by hashes chained over its messages: a
+// chat prompt grows by whole messages, so two calls sharing their first n messages share
+// n hashes, which is what cache-aware routing matches on.
+func messageHashes(msgs []api.Message) []uint64 {
+	out := make([]uint64, len(msgs))
+	h := fnv.New64a()
+	for i, m := range msgs {
+		h.Write([]byte(m.Role))
+		h.Write([]byte{0})
+		h.Write([]byte(m.Content))
+		h.Write([]byte{0})
+		out[i] = h.Sum64()
+	}
+	return out
 }

@@ -19,6 +19,12 @@ func (s *Server) routesAIOS() {
 	s.mux.HandleFunc("GET /core/llms/list", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.k.LLMs())
 	})
+	// An agent says its program (session) is finished, so working-set admission frees
+	// its place at once rather than after the idle timeout.
+	s.mux.HandleFunc("DELETE /sessions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s.k.EndProgram(r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -259,6 +259,12 @@ func TestStatusRoutes(t *testing.T) {
 	if len(ml.Data) != 1 || ml.Data[0].ID != "sim-test" || ml.Object != "list" {
 		t.Fatalf("%+v", ml)
 	}
+	req, _ := http.NewRequest("DELETE", h.url+"/sessions/agent-1-7", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /sessions: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	code, b, _ := h.post("/nowhere", `{}`)
 	if code != 404 || !bytes.Contains(b, []byte("detail")) {
 		t.Fatalf("%d %s", code, b)

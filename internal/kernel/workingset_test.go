@@ -1,0 +1,53 @@
+package kernel
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/sched"
+)
+
+// Under working-set admission a program whose context does not fit beside the active
+// ones waits until one of them ends, even though the core has free slots.
+func TestWorkingSetHoldsProgramsUntilOneEnds(t *testing.T) {
+	core := &funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 2000}, gen: func(ctx context.Context, req *llm.Request, emit func(llm.Delta)) (*llm.Result, error) {
+		emit(llm.Delta{Text: "ok "})
+		return &llm.Result{Text: "ok ", FinishReason: "stop"}, nil
+	}}
+	k := newKernel(t, Options{WorkingSet: &sched.WorkingSet{High: 0.8, Suspend: 1, Idle: time.Hour}},
+		CoreConfig{Model: "m", Backend: "test", Core: core})
+	big := []api.Message{{Role: "user", Content: api.Content(strings.Repeat("x", 4*900))}} // ~900 tokens
+	call := func(prog string) LLMCall {
+		return LLMCall{Agent: "a", Program: prog, Request: llm.Request{Messages: big, MaxTokens: 100}}
+	}
+	if _, _, err := k.CallLLM(context.Background(), call("p1")); err != nil {
+		t.Fatal(err)
+	}
+	// p1 is between calls (a tool runs); p2 would push the set past 0.8 × 2000.
+	sc, err := k.SubmitLLM(context.Background(), call("p2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sc.Done():
+		t.Fatal("p2 ran beside p1 although their contexts exceed the working-set limit")
+	case <-time.After(50 * time.Millisecond):
+	}
+	// p1's next call still runs at once: it is in the set.
+	if _, _, err := k.CallLLM(context.Background(), call("p1")); err != nil {
+		t.Fatal(err)
+	}
+	k.EndProgram("p1")
+	select {
+	case <-sc.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("p2 never ran after p1 ended")
+	}
+	if _, err := sc.Result(); err != nil {
+		t.Fatal(err)
+	}
+}
