@@ -15,6 +15,7 @@ import (
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/anthropic"
 	"github.com/aios-go/aios/internal/llm/fakeanthropic"
 	"github.com/aios-go/aios/internal/llm/fakegemini"
 	"github.com/aios-go/aios/internal/llm/fakegen"
@@ -543,4 +544,32 @@ func TestBuildProviderBackends(t *testing.T) {
 
 func fakegenFault429() fakegen.Fault {
 	return fakegen.Fault{Kind: fakegen.RateLimited, RetryAfter: time.Second}
+}
+
+// The same through the Anthropic backend: a Claude stream that drops is continued from a
+// prefill of what the agent already has.
+func TestAnthropicDropResumedByPrefill(t *testing.T) {
+	up := fakeanthropic.New(fakeanthropic.Options{TokenDelay: 100 * time.Microsecond})
+	t.Cleanup(up.Close)
+	core, err := anthropic.New(anthropic.Config{Name: "claude-old", BaseURL: up.URL(), Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := userMsg("tell me a long story")
+	full, err := core.Generate(t.Context(), &llm.Request{Messages: msgs, MaxTokens: 12}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKernel(t, Options{}, CoreConfig{Model: "claude", Backend: "anthropic", Core: core,
+		Resilience: Resilience{Retry: RetryPolicy{MaxRetries: 2, Backoff: time.Millisecond}}})
+	up.InjectFault(fakegen.Fault{Kind: fakegen.Disconnect, AfterTokens: 4})
+	var streamed strings.Builder
+	res, _, err := k.CallLLM(t.Context(), LLMCall{Agent: "a", Request: llm.Request{Messages: msgs, MaxTokens: 12},
+		Emit: func(d llm.Delta) { streamed.WriteString(d.Text) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != full.Text || streamed.String() != full.Text || up.Requests() != 3 {
+		t.Fatalf("text %q streamed %q after %d requests; want %q", res.Text, streamed.String(), up.Requests(), full.Text)
+	}
 }

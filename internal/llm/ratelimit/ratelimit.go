@@ -72,6 +72,9 @@ func Wrap(c llm.Core, l Limits) (llm.Core, error) {
 	}
 	if l.TPM > 0 {
 		w.toks = newBucket(float64(l.TPM)/60, max(1, float64(l.TPM)*perMinute))
+		// Load the vocabulary now, at start-up, not on the first call, which would
+		// otherwise wait a quarter of a second for it.
+		tokenizer.Count("warm")
 	}
 	return w, nil
 }
