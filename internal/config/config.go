@@ -85,6 +85,13 @@ type Model struct {
 	Resume *bool `koanf:"resume"`
 	// Priority: pass call priorities down (vLLM started with --scheduling-policy priority).
 	Priority bool `koanf:"priority"`
+	// MetricsAdmission: scrape the engine's Prometheus /metrics (MetricsURL, default the
+	// hostname's /metrics) and hold new calls while it is saturated: waiting requests ≥
+	// QueueThreshold (4) or KV usage ≥ KVThreshold (0.8), or metrics stale.
+	MetricsAdmission bool    `koanf:"metrics_admission"`
+	MetricsURL       string  `koanf:"metrics_url"`
+	QueueThreshold   float64 `koanf:"queue_threshold"`
+	KVThreshold      float64 `koanf:"kv_threshold"`
 	// Sim backend: the engine profile (llama3-8b-h100, llama3-8b-a100, llama3-70b-4xh100,
 	// test), its mode (vllm or naive), its own queue policy (fcfs or priority) and how
 	// much faster than real time it runs.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/enginemetrics"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 	"github.com/aios-go/aios/internal/sched"
@@ -38,6 +39,11 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 				Capacity:   llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
 				Resilience: resilience(m),
 			})
+			if m.MetricsAdmission {
+				cc := &cores[len(cores)-1]
+				cc.MetricsURL = metricsURL(m)
+				cc.MetricsPolicy = enginemetrics.Policy{QueueThreshold: m.QueueThreshold, KVThreshold: m.KVThreshold}
+			}
 		}
 	}
 	opts := Options{
@@ -73,4 +79,15 @@ func buildCore(m config.Model) (llm.Core, error) {
 		return nil, fmt.Errorf("backend is required (sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini)")
 	}
 	return nil, fmt.Errorf("unsupported backend %q: supported are sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini (local huggingface models are not run in-process; serve them with vLLM or Ollama)", strings.ToLower(m.Backend))
+}
+
+// metricsURL is where an OpenAI-compatible engine serves Prometheus metrics: vLLM and
+// SGLang at the server's root, beside /v1.
+func metricsURL(m config.Model) string {
+	if m.MetricsURL != "" {
+		return m.MetricsURL
+	}
+	u := strings.TrimRight(m.Hostname, "/")
+	u = strings.TrimSuffix(u, "/v1")
+	return u + "/metrics"
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/enginemetrics"
 	"github.com/aios-go/aios/internal/sched"
 )
 
@@ -32,6 +33,11 @@ type CoreConfig struct {
 	// Resilience: retries, backoff and circuit breaker (retry.go, breaker.go); the zero
 	// value retries nothing.
 	Resilience Resilience
+	// MetricsURL, when set, is the engine's Prometheus /metrics: the core takes no new
+	// calls while they show the engine saturated (admission.go).
+	MetricsURL      string
+	MetricsInterval time.Duration
+	MetricsPolicy   enginemetrics.Policy
 }
 
 // Options configure a Kernel.
@@ -158,6 +164,11 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		k.opts.DefaultLLM = cores[0].Model
 	} else if _, ok := k.byModel[k.opts.DefaultLLM]; !ok {
 		return nil, fmt.Errorf("kernel: default LLM %q is not among the configured models %v", k.opts.DefaultLLM, k.Models())
+	}
+	for _, e := range k.cores {
+		if e.cfg.MetricsURL != "" {
+			k.watchEngine(e, e.cfg.MetricsURL, e.cfg.MetricsInterval, e.cfg.MetricsPolicy)
+		}
 	}
 	go k.dispatcher()
 	return k, nil

@@ -107,7 +107,7 @@ func (t *prefixTree) insert(prefix []uint64) {
 func (s *Scheduler) eligible(c *Call) []*core {
 	var out []*core
 	for _, k := range s.cores {
-		if !k.down && k.spec.Module == c.Module && k.spec.serves(c.Model) {
+		if !k.down && !k.held && k.spec.Module == c.Module && k.spec.serves(c.Model) {
 			out = append(out, k)
 		}
 	}

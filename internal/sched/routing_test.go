@@ -99,3 +99,21 @@ func TestPrefixTreeForgetsLeastRecent(t *testing.T) {
 		t.Fatalf("match of the newest prefix: %d, want 2", got)
 	}
 }
+
+func TestHeldCoreTakesNothingNew(t *testing.T) {
+	s := twoCores(t, LeastLoaded)
+	s.SetHeld(0, true)
+	runTable(t, s, []event{
+		{at: 0, op: "submit", id: 1, want: "1@1"},
+		{at: 0, op: "submit", id: 2, want: "2@1"},
+	})
+	s.SetHeld(1, true)
+	mustSubmit(t, s, &Call{ID: 3, Module: LLM}, ms)
+	if got := s.Dispatch(ms); len(got) != 0 {
+		t.Fatalf("both engines saturated, yet dispatched %v", got)
+	}
+	s.SetHeld(0, false)
+	if got := s.Dispatch(2 * ms); len(got) != 1 || got[0].Core != 0 {
+		t.Fatalf("after core 0 drained: %v", got)
+	}
+}

@@ -19,6 +19,7 @@ type core struct {
 	inflight int
 	tokens   int
 	down     bool
+	held     bool // its engine reports saturation: no new calls until it drains
 	running  map[*Call]struct{}
 }
 
@@ -101,6 +102,14 @@ func (s *Scheduler) AddCore(spec CoreSpec) error {
 func (s *Scheduler) SetDown(id CoreID, down bool) {
 	if c, ok := s.byID[id]; ok {
 		c.down = down
+	}
+}
+
+// SetHeld holds new calls back from a core whose engine reports it is saturated (or
+// releases them). Unlike SetDown it says nothing about the core's health.
+func (s *Scheduler) SetHeld(id CoreID, held bool) {
+	if c, ok := s.byID[id]; ok {
+		c.held = held
 	}
 }
 
@@ -225,7 +234,7 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 // smaller call of its model could still start.
 func (s *Scheduler) slotFree(c *Call) bool {
 	for _, k := range s.cores {
-		if !k.down && k.spec.Module == c.Module && k.spec.serves(c.Model) && k.inflight < max(k.spec.MaxInflight, 1) {
+		if !k.down && !k.held && k.spec.Module == c.Module && k.spec.serves(c.Model) && k.inflight < max(k.spec.MaxInflight, 1) {
 			return true
 		}
 	}
