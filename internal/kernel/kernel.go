@@ -370,8 +370,8 @@ func (k *Kernel) ctxError(sc *Syscall) error {
 
 // end makes sc terminal and forgets it.
 func (k *Kernel) end(sc *Syscall, res *llm.Result, err error) {
-	if sc.finish(res, err, time.Now()) {
-		k.usage.record(sc, res, err, time.Now())
+	now := time.Now()
+	if sc.finish(res, err, now, func() { k.usage.record(sc, res, err, now) }) {
 		k.mu.Lock()
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()

@@ -111,11 +111,17 @@ func (s *Syscall) Wait(ctx context.Context) (*llm.Result, error) {
 
 // finish sets the terminal state once; later calls are no-ops, which is what makes
 // "exactly one terminal state" hold when completion races cancellation.
-func (s *Syscall) finish(res *llm.Result, err error, now time.Time) bool {
+//
+// charge, when set, runs once with the outcome before anyone waiting sees it, so a caller
+// that reads the token accounting after its call returns finds the call there.
+func (s *Syscall) finish(res *llm.Result, err error, now time.Time, charge func()) bool {
 	first := false
 	s.once.Do(func() {
 		first = true
 		s.result, s.err = res, err
+		if charge != nil {
+			charge()
+		}
 		switch api.KindOf(err) {
 		case "":
 			s.state = StateDone
