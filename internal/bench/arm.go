@@ -20,9 +20,10 @@ type Arm struct {
 	Kernel bool   // through the kernel (else agents call engines themselves)
 	Policy string // kernel's scheduling policy
 	WS     bool   // working-set admission
+	TTL    bool   // tool-aware KV retention
 }
 
-// ParseArm reads "direct" or "kernel:<policy>[+ws]".
+// ParseArm reads "direct" or "kernel:<policy>[+ws][+ttl]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	if s == "direct" {
@@ -30,9 +31,10 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct or kernel:<policy>[+ws] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
+	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
 	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
 		return Arm{}, fmt.Errorf("arm %q: %w", s, err)

@@ -58,6 +58,10 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			}
 		}
 	}
+	if arm.TTL {
+		v.keep = newRetention()
+		v.kvCap = p.NumBlocks() * p.BlockSize
+	}
 	v.progs = make([]*vprog, len(progs))
 	for i := range progs {
 		v.progs[i] = newVProg(&progs[i], i)
@@ -168,6 +172,8 @@ type vsim struct {
 	queue   int // closed loop: next program to start
 	timerAt time.Duration
 	timerOn bool
+	keep    *retention // tool-aware KV retention (+ttl arms)
+	kvCap   int
 }
 
 func (v *vsim) at(t time.Duration, fn func()) {
@@ -252,7 +258,12 @@ func (v *vsim) startStep(vp *vprog, i int) {
 	case workload.Tool:
 		vp.ctx[i] = base
 		vp.tools += s.ToolTime
-		v.at(v.now+s.ToolTime, func() { v.stepDone(vp, i) })
+		v.at(v.now+s.ToolTime, func() {
+			if v.keep != nil {
+				v.keep.observe(s.Tool, s.ToolTime)
+			}
+			v.stepDone(vp, i)
+		})
 	default:
 		prompt := tokenIDs(base, hashKey("input", strconv.Itoa(vp.p.ID), strconv.Itoa(i)), s.Input)
 		v.nextID++
@@ -304,8 +315,25 @@ func (v *vsim) request(c *vcall) *sim.Request {
 			prompt = append(prompt, sim.OutputToken(c.seed, j))
 		}
 	}
-	return &sim.Request{ID: c.id<<8 | uint64(c.attempts&0xff), Prompt: prompt, MaxTokens: c.output - c.produced,
+	r := &sim.Request{ID: c.id<<8 | uint64(c.attempts&0xff), Prompt: prompt, MaxTokens: c.output - c.produced,
 		EOSAt: -1, Seed: c.seed, Offset: c.produced}
+	if v.keep != nil {
+		if tool, ok := c.prog.nextTool(c.step); ok {
+			r.KVTTL = v.keep.ttl(tool, len(prompt)+r.MaxTokens, v.kvCap)
+		}
+	}
+	return r
+}
+
+// nextTool names the tool step that continues from LLM step i, if one does: the call
+// ends in a tool call and the program will be back when the tool returns.
+func (vp *vprog) nextTool(i int) (string, bool) {
+	for _, s := range vp.p.Steps {
+		if s.Kind == workload.Tool && s.Parent == i {
+			return s.Tool, true
+		}
+	}
+	return "", false
 }
 
 func (v *vsim) submit(c *vcall) {
