@@ -11,7 +11,6 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
@@ -168,15 +168,8 @@ func (c *Core) Close() error {
 	return nil
 }
 
-var (
-	errIdle   = errors.New("upstream idle timeout")
-	errClosed = errors.New("core closed")
-)
-
 func (c *Core) withCore(ctx context.Context) (context.Context, context.CancelCauseFunc, func() bool) {
-	rctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(c.closing, func() { cancel(errClosed) })
-	return rctx, cancel, stop
+	return upstream.WithClose(ctx, c.closing)
 }
 
 // stream is what a Generate has seen so far.
@@ -211,11 +204,11 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 	defer stopClose()
 	defer cancel(nil)
 	idle := c.cfg.IdleTimeout
-	watchdog := time.AfterFunc(idle, func() { cancel(errIdle) })
+	watchdog := time.AfterFunc(idle, func() { cancel(upstream.ErrIdle) })
 	defer watchdog.Stop()
 
-	var failure httpFailure
-	sse := c.client.Messages.NewStreaming(rctx, params, option.WithMiddleware(capture(&failure)))
+	var failure upstream.Failure
+	sse := c.client.Messages.NewStreaming(rctx, params, option.WithMiddleware(upstream.Capture(&failure)))
 	defer sse.Close()
 
 	st := &stream{callOf: map[int64]int{}, argsSeen: map[int]bool{}, skip: skip}
@@ -568,8 +561,8 @@ func (c *Core) ListModels(ctx context.Context) ([]api.Model, error) {
 	rctx, cancel, stopClose := c.withCore(hctx)
 	defer stopClose()
 	defer cancel(nil)
-	var failure httpFailure
-	page, err := c.client.Models.List(rctx, anthropic.ModelListParams{}, option.WithMiddleware(capture(&failure)))
+	var failure upstream.Failure
+	page, err := c.client.Models.List(rctx, anthropic.ModelListParams{}, option.WithMiddleware(upstream.Capture(&failure)))
 	if err != nil {
 		if ctx.Err() == nil && hctx.Err() != nil {
 			return nil, api.Wrap(api.BackendTimeout, err, "upstream %s did not list its models within %v", c.base, c.cfg.HealthTimeout)

@@ -1,67 +1,31 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"github.com/anthropics/anthropic-sdk-go/v2"
 )
 
-// httpFailure is an error response as it came off the wire, captured before the SDK
-// parses it: a proxy in front of Anthropic may answer in HTML, which the SDK cannot
-// read, and the status and Retry-After must survive that.
-type httpFailure struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func capture(f *httpFailure) func(*http.Request, func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	return func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-		res, err := next(req)
-		if err != nil || res.StatusCode < 400 {
-			return res, err
-		}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-		_ = res.Body.Close()
-		res.Body = io.NopCloser(bytes.NewReader(b))
-		*f = httpFailure{status: res.StatusCode, header: res.Header.Clone(), body: b}
-		return res, nil
-	}
-}
-
 // classify turns any failure of an upstream call into an *api.Error. ctx is the
 // caller's context, rctx the request's (which also ends on the idle watchdog and Close).
-func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *api.Error {
-	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return api.Wrap(api.PolicyTimeout, cause, "the call's deadline passed while %s was answering", c.base)
-		}
-		// Wrapping the cause keeps errors.Is(err, cause) true for the kernel, which
-		// cancels with a cause to preempt.
-		return api.Wrap(api.CallerCancelled, cause, "call to %s cancelled", c.base)
+// f, when not nil, holds the error response captured before the SDK parsed it: a proxy
+// in front of Anthropic may answer in HTML, which the SDK cannot read, and the status
+// and Retry-After must survive that.
+func (c *Core) classify(ctx, rctx context.Context, f *upstream.Failure, err error) *api.Error {
+	if e := upstream.ContextError(ctx, rctx, c.target()); e != nil {
+		return e
 	}
-	switch context.Cause(rctx) {
-	case errIdle:
-		return api.Wrap(api.BackendTimeout, errIdle, "upstream %s sent nothing for %v", c.base, c.cfg.IdleTimeout)
-	case errClosed:
-		return api.Wrap(api.KernelShuttingDown, errClosed, "anthropic backend %q closed during the call", c.cfg.Name)
-	}
-	if f != nil && f.status != 0 {
-		typ, msg := bodyError(f.body)
-		return c.statusError(f.status, typ, msg, f.header)
+	if status, h, body := f.Response(); status != 0 {
+		typ, msg := bodyError(body)
+		return c.statusError(status, typ, msg, h)
 	}
 	var ae *anthropic.Error
 	if errors.As(err, &ae) {
@@ -88,17 +52,7 @@ func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *a
 	if errors.As(err, &syn) || errors.As(err, &typ) {
 		return api.Wrap(api.BackendBadResponse, err, "upstream %s sent malformed JSON", c.base)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return api.Wrap(api.BackendTimeout, err, "upstream %s timed out", c.base)
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return api.Wrap(api.BackendUnavailable, err, "cannot connect to %s", c.base)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
-		return api.Wrap(api.BackendUnavailable, err, "upstream %s: stream ended before the response was complete: connection dropped", c.base)
-	}
-	return api.Wrap(api.BackendUnavailable, err, "request to %s failed", c.base)
+	return upstream.TransportError(err, c.base, "")
 }
 
 // statusError maps an HTTP error to a kind. Anthropic answers 529 when its capacity is
@@ -131,7 +85,7 @@ func (c *Core) statusError(status int, typ, msg string, h http.Header) *api.Erro
 	default:
 		e = api.Errorf(api.BackendBadResponse, "%s", detail)
 	}
-	e.RetryAfter = retryAfter(h, time.Now())
+	e.RetryAfter = upstream.RetryAfter(h, time.Now())
 	return e
 }
 
@@ -167,20 +121,7 @@ func bodyError(b []byte) (typ, msg string) {
 	return "", s
 }
 
-// retryAfter reads Retry-After in seconds or as an HTTP date; zero when absent.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if h == nil {
-		return 0
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		return max(time.Duration(s*float64(time.Second)), 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
+// target names this core's upstream for upstream.ContextError.
+func (c *Core) target() upstream.Target {
+	return upstream.Target{Provider: "anthropic", Name: c.cfg.Name, Base: c.base, Idle: c.cfg.IdleTimeout}
 }

@@ -9,16 +9,11 @@
 package fakeanthropic
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aios-go/aios/internal/llm/fakegen"
@@ -51,71 +46,22 @@ type Options struct {
 
 // Server is a running fake. Its methods are safe for concurrent use.
 type Server struct {
-	opts      Options
-	ts        *httptest.Server
-	closing   chan struct{}
-	closeOnce sync.Once
-	faults    fakegen.Faults
-	prefixes  fakegen.Prefixes
-
-	requests atomic.Int64
-	inflight atomic.Int64
-	ids      atomic.Uint64
-
-	mu         sync.Mutex
-	lastBody   []byte
-	lastHeader http.Header
+	fakegen.Base
+	opts     Options
+	prefixes fakegen.Prefixes
 }
 
-// New starts a fake on a loopback port.
+// New starts a fake on a loopback port; the API lives under /v1 of its URL.
 func New(opts Options) *Server {
 	if opts.DefaultTokens <= 0 {
 		opts.DefaultTokens = 16
 	}
-	s := &Server{opts: opts, closing: make(chan struct{})}
+	s := &Server{opts: opts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.handleMessages)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
-	s.ts = httptest.NewServer(mux)
+	s.Start(mux)
 	return s
-}
-
-// URL is the server's root; the API lives under /v1.
-func (s *Server) URL() string { return s.ts.URL }
-
-// Close stops the server, ending hung and in-progress requests.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		close(s.closing)
-		s.ts.CloseClientConnections()
-		s.ts.Close()
-	})
-}
-
-// InjectFault queues f for the next message requests.
-func (s *Server) InjectFault(f fakegen.Fault) { s.faults.Inject(f) }
-
-// ClearFaults drops every queued fault.
-func (s *Server) ClearFaults() { s.faults.Clear() }
-
-// Requests is the number of message requests received, failed ones included.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
-// InFlight is the number of message requests being answered now.
-func (s *Server) InFlight() int { return int(s.inflight.Load()) }
-
-// LastBody is the body of the last message request.
-func (s *Server) LastBody() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.lastBody)
-}
-
-// LastHeader is the header of the last message request.
-func (s *Server) LastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastHeader.Clone()
 }
 
 func (s *Server) model() string {
@@ -125,7 +71,7 @@ func (s *Server) model() string {
 	return DefaultModel
 }
 
-func (s *Server) requestID() string { return fmt.Sprintf("req_%020d", s.ids.Add(1)) }
+func (s *Server) requestID() string { return fmt.Sprintf("req_%020d", s.NextID()) }
 
 // writeError answers in Anthropic's error shape.
 func (s *Server) writeError(w http.ResponseWriter, status int, typ, msg string) {
@@ -187,18 +133,13 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
-	body, err := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.lastBody, s.lastHeader = body, r.Header.Clone()
-	s.mu.Unlock()
+	body, done, err := s.Receive(r)
+	defer done()
 	if err != nil || !s.authorized(w, r) {
 		return
 	}
 
-	fault, faulty := s.faults.Next()
+	fault, faulty := s.NextFault()
 	if faulty {
 		switch fault.Kind {
 		case fakegen.RateLimited:
@@ -225,10 +166,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, st, errorType(st), orDefault(fault.Message, http.StatusText(st)))
 			return
 		case fakegen.Hang:
-			select {
-			case <-r.Context().Done():
-			case <-s.closing:
-			}
+			s.Hang(r)
 			return
 		}
 	}
@@ -251,7 +189,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if faulty && (fault.Kind == fakegen.Disconnect || fault.Kind == fakegen.StreamError) {
 		cut = max(fault.AfterTokens, 0)
 	}
-	id := fmt.Sprintf("msg_%024d", s.ids.Add(1))
+	id := fmt.Sprintf("msg_%024d", s.NextID())
 	model := req.Model
 	if req.Stream {
 		s.stream(w, r, id, model, p, cut, faulty && fault.Kind == fakegen.StreamError)
@@ -261,11 +199,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pace(r *http.Request, i int) bool {
-	d := s.opts.TokenDelay
-	if i == 0 {
-		d = s.opts.Latency
-	}
-	return fakegen.Wait(r.Context().Done(), s.closing, d)
+	return s.Pace(r, i, s.opts.Latency, s.opts.TokenDelay)
 }
 
 func (s *Server) complete(w http.ResponseWriter, r *http.Request, id, model string, p *plan, cut int) {

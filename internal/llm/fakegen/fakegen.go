@@ -1,6 +1,6 @@
 // Package fakegen holds what the fake provider upstreams (fakeanthropic, fakegemini)
-// share: deterministic text, values that fit a JSON schema, and a queue of injected
-// faults. Each fake speaks its own provider's wire format; only the model behind it is
+// share: deterministic text, values that fit a JSON schema, a queue of injected faults,
+// and the running server with its request counts (Base). Each fake speaks its own provider's wire format; only the model behind it is
 // common, so a resumed call can be compared byte for byte with an uninterrupted one on
 // any of them.
 package fakegen

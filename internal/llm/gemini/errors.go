@@ -5,66 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"google.golang.org/genai"
 )
 
-// httpFailure is the status and headers of an error response, recorded by the transport
-// for the request that carries it in its context.
-type httpFailure struct {
-	mu     sync.Mutex
-	status int
-	header http.Header
-}
-
-type failureKey struct{}
-
-type captureTransport struct{ inner http.RoundTripper }
-
-func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := t.inner.RoundTrip(req)
-	if err == nil && res.StatusCode >= 400 {
-		if f, ok := req.Context().Value(failureKey{}).(*httpFailure); ok {
-			f.mu.Lock()
-			f.status, f.header = res.StatusCode, res.Header.Clone()
-			f.mu.Unlock()
-		}
-	}
-	return res, err
-}
-
 // classify turns any failure of an upstream call into an *api.Error. ctx is the
 // caller's context, rctx the request's (which also ends on the idle watchdog and Close).
-func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *api.Error {
-	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return api.Wrap(api.PolicyTimeout, cause, "the call's deadline passed while %s was answering", c.base)
-		}
-		return api.Wrap(api.CallerCancelled, cause, "call to %s cancelled", c.base)
+func (c *Core) classify(ctx, rctx context.Context, f *upstream.Failure, err error) *api.Error {
+	if e := upstream.ContextError(ctx, rctx, c.target()); e != nil {
+		return e
 	}
-	switch context.Cause(rctx) {
-	case errIdle:
-		return api.Wrap(api.BackendTimeout, errIdle, "upstream %s sent nothing for %v", c.base, c.cfg.IdleTimeout)
-	case errClosed:
-		return api.Wrap(api.KernelShuttingDown, errClosed, "gemini backend %q closed during the call", c.cfg.Name)
-	}
-	var header http.Header
-	status := 0
-	if f != nil {
-		f.mu.Lock()
-		status, header = f.status, f.header
-		f.mu.Unlock()
-	}
+	// f holds the status and headers of an error response, recorded by the transport
+	// for the request that carries it in its context.
+	status, header, _ := f.Response()
 	var ae genai.APIError
 	if errors.As(err, &ae) {
 		code := ae.Code
@@ -81,17 +39,7 @@ func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *a
 	if errors.As(err, &syn) || errors.As(err, &typ) || strings.Contains(err.Error(), "invalid stream chunk") {
 		return api.Wrap(api.BackendBadResponse, err, "upstream %s sent malformed JSON", c.base)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return api.Wrap(api.BackendTimeout, err, "upstream %s timed out", c.base)
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return api.Wrap(api.BackendUnavailable, err, "cannot connect to %s", c.base)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
-		return api.Wrap(api.BackendUnavailable, err, "upstream %s: stream ended before the response was complete: connection dropped", c.base)
-	}
-	return api.Wrap(api.BackendUnavailable, err, "request to %s failed", c.base)
+	return upstream.TransportError(err, c.base, "")
 }
 
 // statusError maps a Gemini error to a kind. RESOURCE_EXHAUSTED is the key's quota, to
@@ -127,7 +75,7 @@ func (c *Core) statusError(code int, rpcStatus, msg string, details []map[string
 	}
 	e.RetryAfter = retryDelay(details)
 	if e.RetryAfter == 0 {
-		e.RetryAfter = retryAfter(h, time.Now())
+		e.RetryAfter = upstream.RetryAfter(h, time.Now())
 	}
 	return e
 }
@@ -158,19 +106,7 @@ func retryDelay(details []map[string]any) time.Duration {
 	return 0
 }
 
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if h == nil {
-		return 0
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		return max(time.Duration(s*float64(time.Second)), 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
+// target names this core's upstream for upstream.ContextError.
+func (c *Core) target() upstream.Target {
+	return upstream.Target{Provider: "gemini", Name: c.cfg.Name, Base: c.base, Idle: c.cfg.IdleTimeout}
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"google.golang.org/genai"
 )
 
@@ -140,7 +140,7 @@ func New(cfg Config) (*Core, error) {
 		inner = http.DefaultTransport
 	}
 	wrapped := *hc
-	wrapped.Transport = captureTransport{inner}
+	wrapped.Transport = upstream.Transport(inner)
 	key := cfg.APIKey
 	if key == "" {
 		// Any key keeps the SDK from reading GEMINI_API_KEY or GOOGLE_API_KEY from the
@@ -187,15 +187,9 @@ func (c *Core) Close() error {
 	return nil
 }
 
-var (
-	errIdle   = errors.New("upstream idle timeout")
-	errClosed = errors.New("core closed")
-)
-
-func (c *Core) withCore(ctx context.Context) (context.Context, context.CancelCauseFunc, func() bool, *httpFailure) {
-	f := &httpFailure{}
-	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, failureKey{}, f))
-	stop := context.AfterFunc(c.closing, func() { cancel(errClosed) })
+func (c *Core) withCore(ctx context.Context) (context.Context, context.CancelCauseFunc, func() bool, *upstream.Failure) {
+	f := &upstream.Failure{}
+	rctx, cancel, stop := upstream.WithClose(upstream.WithFailure(ctx, f), c.closing)
 	return rctx, cancel, stop, f
 }
 
@@ -229,7 +223,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 	defer stopClose()
 	defer cancel(nil)
 	idle := c.cfg.IdleTimeout
-	watchdog := time.AfterFunc(idle, func() { cancel(errIdle) })
+	watchdog := time.AfterFunc(idle, func() { cancel(upstream.ErrIdle) })
 	defer watchdog.Stop()
 
 	var (

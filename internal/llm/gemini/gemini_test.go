@@ -16,6 +16,7 @@ import (
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/fakegemini"
 	"github.com/aios-go/aios/internal/llm/fakegen"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"github.com/aios-go/aios/internal/testleak"
 	"go.uber.org/goleak"
 )
@@ -439,7 +440,7 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 	c := newCore(t, Config{BaseURL: s.URL(), IdleTimeout: 200 * time.Millisecond})
 	s.InjectFault(fakegen.Fault{Kind: fakegen.Hang})
 	_, _, err := collect(t.Context(), c, &llm.Request{Messages: user("x")})
-	if e := wantKind(t, err, api.BackendTimeout); !errors.Is(e, errIdle) {
+	if e := wantKind(t, err, api.BackendTimeout); !errors.Is(e, upstream.ErrIdle) {
 		t.Fatalf("err %v is not the idle timeout", err)
 	}
 	slow := newFake(t, fakegemini.Options{Latency: 5 * time.Second})

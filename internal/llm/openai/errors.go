@@ -1,71 +1,33 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
-// httpFailure is an error response as it came off the wire. The SDK parses error bodies
-// only in OpenAI's shape and returns a bare decoding error for others (Ollama's
-// {"error":"..."}, a proxy's HTML), losing the status; capturing it first keeps every
-// upstream classifiable.
-type httpFailure struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// capture returns a middleware that records an error response into f.
-func capture(f *httpFailure) func(*http.Request, func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	return func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-		res, err := next(req)
-		if err != nil || res.StatusCode < 400 {
-			return res, err
-		}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-		_ = res.Body.Close()
-		res.Body = io.NopCloser(bytes.NewReader(b))
-		*f = httpFailure{status: res.StatusCode, header: res.Header.Clone(), body: b}
-		return res, nil
-	}
-}
-
 // classify turns any failure of an upstream call into an *api.Error. ctx is the
 // caller's context and rctx the request's (which also ends on the idle watchdog and on
-// Close); the order of checks decides whose fault an ended context is.
-func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *api.Error {
-	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return api.Wrap(api.PolicyTimeout, cause, "the call's deadline passed while %s was answering", c.base)
-		}
-		// The kernel cancels with a cause to preempt a call; wrapping it keeps
-		// errors.Is(err, cause) true for the scheduler.
-		return api.Wrap(api.CallerCancelled, cause, "call to %s cancelled", c.base)
+// Close); upstream.ContextError decides whose fault an ended context is. f, when not
+// nil, holds the error response as it came off the wire: the SDK parses error bodies
+// only in OpenAI's shape and returns a bare decoding error for others (Ollama's
+// {"error":"..."}, a proxy's HTML), losing the status.
+func (c *Core) classify(ctx, rctx context.Context, f *upstream.Failure, err error) *api.Error {
+	if e := upstream.ContextError(ctx, rctx, c.target()); e != nil {
+		return e
 	}
-	switch context.Cause(rctx) {
-	case errIdle:
-		return api.Wrap(api.BackendTimeout, errIdle, "upstream %s sent nothing for %v", c.base, c.cfg.IdleTimeout)
-	case errClosed:
-		return api.Wrap(api.KernelShuttingDown, errClosed, "openai backend %q closed during the call", c.cfg.Name)
-	}
-
-	if f != nil && f.status != 0 {
-		return c.statusError(f.status, f.header, bodyMessage(f.body))
+	if status, h, body := f.Response(); status != 0 {
+		return c.statusError(status, h, bodyMessage(body))
 	}
 	var apiErr *openai.Error
 	if errors.As(err, &apiErr) {
@@ -84,17 +46,7 @@ func (c *Core) classify(ctx, rctx context.Context, f *httpFailure, err error) *a
 	if errors.As(err, &syn) || errors.As(err, &typ) {
 		return api.Wrap(api.BackendBadResponse, err, "upstream %s sent malformed JSON", c.base)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return api.Wrap(api.BackendTimeout, err, "upstream %s timed out", c.base)
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return api.Wrap(api.BackendUnavailable, err, "cannot connect to %s: is the server running there?", c.base)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
-		return api.Wrap(api.BackendUnavailable, err, "upstream %s: stream ended before the response was complete: connection dropped", c.base)
-	}
-	return api.Wrap(api.BackendUnavailable, err, "request to %s failed", c.base)
+	return upstream.TransportError(err, c.base, "is the server running there?")
 }
 
 // statusError maps an HTTP error status to a kind: rate limits and overload are worth
@@ -188,26 +140,15 @@ func truncate(s string, n int) string {
 // retryAfter reads how long the upstream asked us to wait: OpenAI's retry-after-ms, or
 // Retry-After in seconds or as an HTTP date. Zero when absent or unparsable.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if h == nil {
-		return 0
-	}
 	if v := h.Get("Retry-After-Ms"); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
 			return time.Duration(ms * float64(time.Millisecond))
 		}
 	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
+	return upstream.RetryAfter(h, now)
+}
+
+// target names this core's upstream for upstream.ContextError.
+func (c *Core) target() upstream.Target {
+	return upstream.Target{Provider: "openai", Name: c.cfg.Name, Base: c.base, Idle: c.cfg.IdleTimeout}
 }

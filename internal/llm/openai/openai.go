@@ -8,7 +8,6 @@ package openai
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/param"
@@ -198,19 +198,10 @@ func (c *Core) Close() error {
 	return nil
 }
 
-// Sentinel causes for cancelling the upstream request ourselves; classify tells them
-// from the caller's cancellation.
-var (
-	errIdle   = errors.New("upstream idle timeout")
-	errClosed = errors.New("core closed")
-)
-
 // withCore derives the context an upstream request runs under: it ends with the
 // caller's ctx, when the core closes, or when the watchdog fires.
 func (c *Core) withCore(ctx context.Context) (context.Context, context.CancelCauseFunc, func() bool) {
-	rctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(c.closing, func() { cancel(errClosed) })
-	return rctx, cancel, stop
+	return upstream.WithClose(ctx, c.closing)
 }
 
 // Generate streams req from the upstream, emitting each delta as it arrives.
@@ -231,11 +222,11 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 	// The watchdog runs from before the request, so a server that accepts the
 	// connection and never answers is caught as surely as one that stalls mid-stream.
 	idle := c.cfg.IdleTimeout
-	watchdog := time.AfterFunc(idle, func() { cancel(errIdle) })
+	watchdog := time.AfterFunc(idle, func() { cancel(upstream.ErrIdle) })
 	defer watchdog.Stop()
 
-	var failure httpFailure
-	stream := c.client.Chat.Completions.NewStreaming(rctx, params, option.WithMiddleware(capture(&failure)))
+	var failure upstream.Failure
+	stream := c.client.Chat.Completions.NewStreaming(rctx, params, option.WithMiddleware(upstream.Capture(&failure)))
 	defer stream.Close()
 
 	var acc openai.ChatCompletionAccumulator
@@ -529,8 +520,8 @@ func (c *Core) ListModels(ctx context.Context) ([]api.Model, error) {
 	rctx, cancel, stopClose := c.withCore(hctx)
 	defer stopClose()
 	defer cancel(nil)
-	var failure httpFailure
-	page, err := c.client.Models.List(rctx, option.WithMiddleware(capture(&failure)))
+	var failure upstream.Failure
+	page, err := c.client.Models.List(rctx, option.WithMiddleware(upstream.Capture(&failure)))
 	if err != nil {
 		if ctx.Err() == nil && hctx.Err() != nil {
 			// Our own probe deadline, not the caller's: the backend is too slow.

@@ -15,6 +15,7 @@ import (
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/fakeopenai"
+	"github.com/aios-go/aios/internal/llm/upstream"
 	"go.uber.org/goleak"
 )
 
@@ -538,7 +539,7 @@ func TestHangTimesOut(t *testing.T) {
 	_, _, err := collect(t.Context(), c, &llm.Request{Messages: user("x")})
 	el := time.Since(start)
 	e := wantKind(t, err, api.BackendTimeout)
-	if !errors.Is(e, errIdle) {
+	if !errors.Is(e, upstream.ErrIdle) {
 		t.Fatalf("err %v is not the idle timeout", err)
 	}
 	// Lower bound exact; the upper bound only catches a hang, not a slow machine.
@@ -726,31 +727,36 @@ func TestErrorBodyShapes(t *testing.T) {
 	}
 }
 
+// TestRetryAfter covers OpenAI's retry-after-ms; Retry-After itself is
+// upstream.RetryAfter's (tested there).
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	cases := []struct {
-		h    map[string]string
-		want time.Duration
+	for _, tc := range []struct {
+		ms, secs string
+		want     time.Duration
 	}{
-		{nil, 0},
-		{map[string]string{"Retry-After": "3"}, 3 * time.Second},
-		{map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
-		{map[string]string{"Retry-After": "0"}, 0},
-		{map[string]string{"Retry-After": "-4"}, 0},
-		{map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)}, 90 * time.Second},
-		{map[string]string{"Retry-After": now.Add(-time.Minute).Format(http.TimeFormat)}, 0},
-		{map[string]string{"Retry-After": "soon"}, 0},
-		{map[string]string{"Retry-After-Ms": "250"}, 250 * time.Millisecond},
-		{map[string]string{"Retry-After-Ms": "x", "Retry-After": "2"}, 2 * time.Second},
-	}
-	for _, tc := range cases {
+		{"", "", 0},
+		{"", "3", 3 * time.Second},
+		{"", "-4", 0},
+		{"", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{"250", "", 250 * time.Millisecond},
+		{"250", "2", 250 * time.Millisecond},
+		{"x", "2", 2 * time.Second},
+		{"0", "2", 2 * time.Second},
+	} {
 		h := http.Header{}
-		for k, v := range tc.h {
-			h.Set(k, v)
+		if tc.ms != "" {
+			h.Set("Retry-After-Ms", tc.ms)
+		}
+		if tc.secs != "" {
+			h.Set("Retry-After", tc.secs)
 		}
 		if got := retryAfter(h, now); got != tc.want {
-			t.Errorf("retryAfter(%v) = %v, want %v", tc.h, got, tc.want)
+			t.Errorf("retryAfter(ms %q, s %q) = %v, want %v", tc.ms, tc.secs, got, tc.want)
 		}
+	}
+	if got := retryAfter(nil, now); got != 0 {
+		t.Errorf("retryAfter(nil) = %v", got)
 	}
 }
 
