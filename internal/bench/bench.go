@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"time"
 
@@ -244,6 +243,9 @@ func Capacity(setup Setup, arm Arm, progs []workload.Program, solo map[int]time.
 		}
 		return metrics.Percentile(tct, 0.99) <= limit, nil
 	}
+	// Past this rate every program arrives within the TCT limit: a run of this many
+	// programs cannot tell a higher capacity apart, so the search stops there.
+	ceiling := float64(len(progs)) / (limit / 60)
 	lo, hi := 0.0, 1.0
 	for {
 		good, err := ok(hi)
@@ -253,10 +255,10 @@ func Capacity(setup Setup, arm Arm, progs []workload.Program, solo map[int]time.
 		if !good {
 			break
 		}
-		lo, hi = hi, hi*2
-		if hi > 1e7 {
-			return math.Inf(1), nil
+		if hi >= ceiling {
+			return ceiling, nil
 		}
+		lo, hi = hi, min(hi*2, ceiling)
 	}
 	for i := 0; i < 10 && hi-lo > 0.01*hi; i++ {
 		mid := (lo + hi) / 2
