@@ -51,6 +51,24 @@ type Scheduler struct {
 	// Routing among the cores of a model: least-loaded, round-robin, affinity, cache-aware.
 	Routing    string     `koanf:"routing"`
 	WorkingSet WorkingSet `koanf:"working_set"`
+	// Policy parameters (docs/scheduling.md); zero means the policy's default.
+	PLAS PLAS `koanf:"plas"`
+	Fair Fair `koanf:"fair"`
+}
+
+// PLAS parameterises plas and atlas.
+type PLAS struct {
+	Queues       int           `koanf:"queues"`
+	QuantumBase  time.Duration `koanf:"quantum_base"`
+	QuantumRatio float64       `koanf:"quantum_ratio"`
+	Beta         float64       `koanf:"beta"`
+}
+
+// Fair parameterises fair (VTC): token costs and per-agent weights.
+type Fair struct {
+	InputWeight  float64            `koanf:"input_weight"`
+	OutputWeight float64            `koanf:"output_weight"`
+	Weights      map[string]float64 `koanf:"weights"`
 }
 
 // WorkingSet configures program-level admission (docs/scheduling.md).

@@ -54,11 +54,25 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 		Logger:     log,
 		MaxBypass:  cfg.Scheduler.MaxBypass,
 		Routing:    sched.RoutingConfig{Mode: sched.Routing(cfg.Scheduler.Routing)},
+		PolicyConfig: sched.Config{
+			Queues: cfg.Scheduler.PLAS.Queues, QuantumBase: cfg.Scheduler.PLAS.QuantumBase,
+			QuantumRatio: cfg.Scheduler.PLAS.QuantumRatio, Beta: cfg.Scheduler.PLAS.Beta,
+			InputWeight: cfg.Scheduler.Fair.InputWeight, OutputWeight: cfg.Scheduler.Fair.OutputWeight,
+			Weights: cfg.Scheduler.Fair.Weights,
+		},
 	}
 	if ws := cfg.Scheduler.WorkingSet; ws.Enabled {
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle}
 	}
-	return New(opts, cores)
+	k, err := New(opts, cores)
+	if err != nil {
+		// The cores were started for a kernel that will not run: stop them.
+		for _, c := range cores {
+			_ = c.Core.Close()
+		}
+		return nil, err
+	}
+	return k, nil
 }
 
 func buildCore(m config.Model) (llm.Core, error) {

@@ -54,6 +54,9 @@ type Options struct {
 	WorkingSet *sched.WorkingSet
 	// Routing places calls among the cores serving a model (default least-loaded).
 	Routing sched.RoutingConfig
+	// PolicyConfig carries the policy's parameters; its Name and Slice come from Policy
+	// and TimeSlice.
+	PolicyConfig sched.Config
 }
 
 type coreEntry struct {
@@ -104,7 +107,9 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	}
 	var perr error
 	s := sched.New(func(m sched.Module) sched.Policy {
-		p, err := sched.NewPolicy(sched.Config{Name: policy, Slice: opts.TimeSlice})
+		pc := opts.PolicyConfig
+		pc.Name, pc.Slice = policy, opts.TimeSlice
+		p, err := sched.NewPolicy(pc)
 		if err != nil {
 			perr = err
 			p, _ = sched.NewPolicy(sched.Config{})
