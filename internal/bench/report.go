@@ -33,14 +33,14 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, a := range r.Arms {
 		hasCap = hasCap || a.CapacityPerMin != nil
 	}
-	head := "arm\tdone\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
+	head := "arm\tdone\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\twait/svc\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
 	if hasCap {
 		head += "capacity/min\t"
 	}
 	fmt.Fprintln(tw, head)
 	for _, a := range r.Arms {
-		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
-			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac,
+		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.1f\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
+			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac, a.WaitServiceMax,
 			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
 		if hasCap {
 			if a.CapacityPerMin != nil {

@@ -109,9 +109,12 @@ type Arm struct {
 	ExecFrac   float64 `json:"time_executing_frac"`
 	ToolFrac   float64 `json:"time_in_tools_frac"`
 
-	SlowdownMean     float64            `json:"slowdown_mean"`
-	JainSlowdown     float64            `json:"jain_slowdown"`
-	SlowdownMaxMin   float64            `json:"slowdown_max_min"`
+	SlowdownMean   float64 `json:"slowdown_mean"`
+	JainSlowdown   float64 `json:"jain_slowdown"`
+	SlowdownMaxMin float64 `json:"slowdown_max_min"`
+	// WaitServiceMax is the largest ratio of a program's queued time to its executing
+	// time: the bound plas/atlas's anti-starvation (β) is meant to keep.
+	WaitServiceMax   float64            `json:"wait_service_max"`
 	PerAgentSlowdown map[string]float64 `json:"per_agent_slowdown"`
 
 	PrefixHitRate float64 `json:"prefix_hit_rate"`
@@ -157,6 +160,9 @@ func Summarize(arm string, progs []Program, calls []Call, span time.Duration) Ar
 		queued += p.Queued
 		exec += p.Executing
 		tools += p.InTools
+		if p.Executing > 0 {
+			a.WaitServiceMax = max(a.WaitServiceMax, float64(p.Queued)/float64(p.Executing))
+		}
 		if p.Solo > 0 {
 			s := float64(t) / float64(p.Solo)
 			slow = append(slow, s)

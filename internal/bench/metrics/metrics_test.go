@@ -158,6 +158,8 @@ func TestSummarize(t *testing.T) {
 		{"SlowdownMean", got.SlowdownMean, 7.0 / 3},
 		{"JainSlowdown", got.JainSlowdown, 0.8}, // (3+1)² / (2·(9+1))
 		{"SlowdownMaxMin", got.SlowdownMaxMin, 3},
+		// Queued/executing of completed programs: 2/3, 4/6, 0/10, 10/10.
+		{"WaitServiceMax", got.WaitServiceMax, 1},
 		{"PrefixHitRate", got.PrefixHitRate, 0.6}, // (800+0+400) / (1000+500+500)
 	} {
 		if !near(c.got, c.want) {
@@ -218,7 +220,7 @@ func TestArmJSON(t *testing.T) {
 	want := []string{"arm", "programs", "failed_programs", "programs_per_min",
 		"tct_mean_s", "tct_p50_s", "tct_p99_s", "ttft_p50_s", "ttft_p99_s",
 		"call_latency_p50_s", "call_latency_p99_s", "time_queued_frac", "time_executing_frac",
-		"time_in_tools_frac", "slowdown_mean", "jain_slowdown", "slowdown_max_min",
+		"time_in_tools_frac", "slowdown_mean", "jain_slowdown", "slowdown_max_min", "wait_service_max",
 		"per_agent_slowdown", "prefix_hit_rate", "preemptions", "failed_calls", "retries"}
 	for _, k := range want {
 		if _, ok := m[k]; !ok {
