@@ -115,12 +115,7 @@ func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program
 	res.Calls = l.calls
 	res.Span = last - first
 	for _, e := range engines {
-		st := e.Live().Stats()
-		res.Engine.Preemptions += st.Preemptions
-		res.Engine.PrefixQueries += st.PrefixQueries
-		res.Engine.PrefixHits += st.PrefixHits
-		res.Engine.PromptTokens += st.PromptTokens
-		res.Engine.GenerationTokens += st.GenerationTokens
+		res.addEngine(e.Live().Stats())
 	}
 	return res, nil
 }
@@ -363,12 +358,8 @@ func words(key uint64, n int) string {
 		if i > 0 {
 			sb.WriteByte(' ')
 		}
-		x := key ^ uint64(i+1)*0x9e3779b97f4a7c15
-		x ^= x >> 31
-		x *= 0xbf58476d1ce4e5b9
-		x ^= x >> 29
 		sb.WriteString("w")
-		sb.WriteString(strconv.FormatUint(x%50000, 36))
+		sb.WriteString(strconv.FormatUint(mix(key, i)%50000, 36))
 	}
 	return sb.String()
 }

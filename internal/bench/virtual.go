@@ -219,13 +219,18 @@ func (v *vsim) startProgram(vp *vprog) {
 // tokenIDs are deterministic ids for a text of n tokens named by key.
 func tokenIDs(dst []uint32, key uint64, n int) []uint32 {
 	for i := 0; i < n; i++ {
-		x := key ^ uint64(i+1)*0x9e3779b97f4a7c15
-		x ^= x >> 31
-		x *= 0xbf58476d1ce4e5b9
-		x ^= x >> 29
-		dst = append(dst, uint32(x%100000)+1000)
+		dst = append(dst, uint32(mix(key, i)%100000)+1000)
 	}
 	return dst
+}
+
+// mix is the i-th value of a splitmix64-style sequence named by key.
+func mix(key uint64, i int) uint64 {
+	x := key ^ uint64(i+1)*0x9e3779b97f4a7c15
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 29
+	return x
 }
 
 func hashKey(parts ...string) uint64 {
@@ -542,15 +547,19 @@ func (v *vsim) result() (Result, error) {
 	res.Calls = v.calls
 	res.Span = last - first
 	for _, g := range v.engines {
-		st := g.e.Stats()
-		res.Engine.Preemptions += st.Preemptions
-		res.Engine.PrefixQueries += st.PrefixQueries
-		res.Engine.PrefixHits += st.PrefixHits
-		res.Engine.PromptTokens += st.PromptTokens
-		res.Engine.GenerationTokens += st.GenerationTokens
-		res.Engine.Steps += st.Steps
+		res.addEngine(g.e.Stats())
 	}
 	return res, nil
+}
+
+// addEngine sums one engine's counters into the result's.
+func (r *Result) addEngine(st sim.Stats) {
+	r.Engine.Preemptions += st.Preemptions
+	r.Engine.PrefixQueries += st.PrefixQueries
+	r.Engine.PrefixHits += st.PrefixHits
+	r.Engine.PromptTokens += st.PromptTokens
+	r.Engine.GenerationTokens += st.GenerationTokens
+	r.Engine.Steps += st.Steps
 }
 
 // blockHashes names a prompt's 16-token blocks by hashes chained from its start, as the
