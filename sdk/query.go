@@ -12,7 +12,7 @@ import (
 
 // Timings are the per-syscall timings AIOS returns with every /query response, in
 // seconds: when the call started and ended on its module, how long it waited in the
-// queue, and its turnaround. A call that was preempted and resumed has several entries.
+// queue (across all its slices when it was preempted), and its turnaround.
 type Timings struct {
 	StartTimes      []float64
 	EndTimes        []float64
