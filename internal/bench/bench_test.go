@@ -200,3 +200,9 @@ func mustArms(t *testing.T, s string) []Arm {
 	}
 	return a
 }
+
+func TestParseArmSuffixes(t *testing.T) {
+	if a, err := ParseArm("kernel:fifo+ws+ttl"); err != nil || !a.WS || !a.TTL || a.Policy != "fifo" {
+		t.Fatalf("%+v %v", a, err)
+	}
+}

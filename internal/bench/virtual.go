@@ -59,7 +59,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 		}
 	}
 	if arm.TTL {
-		v.keep = newRetention()
+		v.keep = sched.NewRetention()
 		v.kvCap = p.NumBlocks() * p.BlockSize
 	}
 	v.progs = make([]*vprog, len(progs))
@@ -172,7 +172,7 @@ type vsim struct {
 	queue   int // closed loop: next program to start
 	timerAt time.Duration
 	timerOn bool
-	keep    *retention // tool-aware KV retention (+ttl arms)
+	keep    *sched.Retention // tool-aware KV retention (+ttl arms)
 	kvCap   int
 }
 
@@ -265,7 +265,7 @@ func (v *vsim) startStep(vp *vprog, i int) {
 		vp.tools += s.ToolTime
 		v.at(v.now+s.ToolTime, func() {
 			if v.keep != nil {
-				v.keep.observe(s.Tool, s.ToolTime)
+				v.keep.Observe(s.Tool, s.ToolTime)
 			}
 			v.stepDone(vp, i)
 		})
@@ -324,7 +324,7 @@ func (v *vsim) request(c *vcall) *sim.Request {
 		EOSAt: -1, Seed: c.seed, Offset: c.produced}
 	if v.keep != nil {
 		if tool, ok := c.prog.nextTool(c.step); ok {
-			r.KVTTL = v.keep.ttl(tool, len(prompt)+r.MaxTokens, v.kvCap)
+			r.KVTTL = v.keep.TTL(tool, len(prompt)+r.MaxTokens, v.kvCap)
 		}
 	}
 	return r

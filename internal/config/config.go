@@ -51,6 +51,9 @@ type Scheduler struct {
 	// Routing among the cores of a model: least-loaded, round-robin, affinity, cache-aware.
 	Routing    string     `koanf:"routing"`
 	WorkingSet WorkingSet `koanf:"working_set"`
+	// KVRetention: ask engines that take the hint (kv_retention on the model) to keep a
+	// session's KV cache across its tool calls, for a TTL learned per tool.
+	KVRetention bool `koanf:"kv_retention"`
 	// Policy parameters (docs/scheduling.md); zero means the policy's default.
 	PLAS PLAS `koanf:"plas"`
 	Fair Fair `koanf:"fair"`
@@ -106,6 +109,8 @@ type Model struct {
 	// MetricsAdmission: scrape the engine's Prometheus /metrics (MetricsURL, default the
 	// hostname's /metrics) and hold new calls while it is saturated: waiting requests ≥
 	// QueueThreshold (4) or KV usage ≥ KVThreshold (0.8), or metrics stale.
+	// KVRetention: the server takes the kv_ttl_ms hint (aios sim serve).
+	KVRetention      bool    `koanf:"kv_retention"`
 	MetricsAdmission bool    `koanf:"metrics_admission"`
 	MetricsURL       string  `koanf:"metrics_url"`
 	QueueThreshold   float64 `koanf:"queue_threshold"`

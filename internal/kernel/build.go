@@ -53,6 +53,7 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 		DefaultLLM: cfg.LLMs.Default,
 		Logger:     log,
 		MaxBypass:  cfg.Scheduler.MaxBypass,
+		Retention:  cfg.Scheduler.KVRetention,
 		Routing:    sched.RoutingConfig{Mode: sched.Routing(cfg.Scheduler.Routing)},
 		PolicyConfig: sched.Config{
 			Queues: cfg.Scheduler.PLAS.Queues, QuantumBase: cfg.Scheduler.PLAS.QuantumBase,

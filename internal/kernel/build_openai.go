@@ -29,6 +29,6 @@ func newOpenAICore(m config.Model) (llm.Core, error) {
 	return openai.New(openai.Config{
 		Name: name, BaseURL: base, APIKey: m.APIKey,
 		MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
-		Resume: resume, Priority: m.Priority, IdleTimeout: m.Timeout,
+		Resume: resume, Priority: m.Priority, IdleTimeout: m.Timeout, Retention: m.KVRetention,
 	})
 }

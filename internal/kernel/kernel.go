@@ -57,6 +57,9 @@ type Options struct {
 	// PolicyConfig carries the policy's parameters; its Name and Slice come from Policy
 	// and TimeSlice.
 	PolicyConfig sched.Config
+	// Retention asks engines that take the hint to keep a session's KV cache across its
+	// tool calls (retention.go).
+	Retention bool
 }
 
 type coreEntry struct {
@@ -91,6 +94,8 @@ type Kernel struct {
 
 	usage *usageBook // accounting.go
 	bg    background // breaker probes and cool-downs (breaker.go)
+	// retain learns tool durations for KV retention; nil when off. Guarded by mu.
+	retain *toolRetention
 }
 
 // New builds a kernel over the given cores and starts its dispatcher.
@@ -142,6 +147,9 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		usage:    newUsageBook(time.Now()),
 	}
 	k.bg.init()
+	if opts.Retention {
+		k.retain = newToolRetention()
+	}
 	for i, c := range cores {
 		if c.Core == nil || c.Model == "" {
 			return nil, fmt.Errorf("kernel: core %d has no model name or backend", i)
@@ -321,6 +329,9 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 	k.sched.Complete(sc.call, now)
 	sc.stopRun = nil
 	if err == nil {
+		if k.retain != nil {
+			k.retain.ended(sc.Program, res.ToolCalls, time.Now())
+		}
 		e.completed.Add(1)
 		res = &llm.Result{
 			Text:         req.Resume + res.Text,

@@ -91,6 +91,10 @@ func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Sysc
 	if k.opts.Routing.Mode == sched.CacheAware {
 		sc.call.Prefix = messageHashes(req.Messages)
 	}
+	if k.retain != nil {
+		capacity := k.byModel[req.Model][0].capacity.MaxTokens
+		sc.req.KVTTL = k.retain.arrive(c.Program, req.Tools, sc.call.Tokens, capacity, time.Now())
+	}
 	sc.timings.Arrival = time.Now()
 	if before != nil {
 		before(sc)

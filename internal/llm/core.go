@@ -6,6 +6,7 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/aios-go/aios/api"
 )
@@ -22,8 +23,11 @@ type Request struct {
 	Priority       int
 	// IgnoreEOS asks for exactly MaxTokens tokens (vLLM's ignore_eos), as benchmarks do.
 	IgnoreEOS bool
-	Agent     string
-	Session   string
+	// KVTTL asks an engine that takes the hint to keep this call's KV cache for that long
+	// after it ends, for the session's next call (tool-aware retention).
+	KVTTL   time.Duration
+	Agent   string
+	Session string
 
 	// Resume is assistant text already produced for this call before a context switch.
 	// The core continues from its end and does not emit it again. MaxTokens then counts

@@ -43,6 +43,8 @@ type Config struct {
 	// Resume: the upstream supports vLLM's continue_final_message (vLLM, SGLang), so a
 	// preempted call can be continued exactly where it stopped.
 	Resume bool
+	// Retention: the server takes the kv_ttl_ms retention hint (aios sim serve).
+	Retention bool
 	// Priority: pass Request.Priority down as vLLM's "priority" field. Only for vLLM
 	// started with --scheduling-policy priority; other servers reject the field.
 	Priority bool
@@ -431,6 +433,10 @@ func (c *Core) params(req *llm.Request) (openai.ChatCompletionNewParams, error) 
 	if c.cfg.Priority {
 		// vLLM runs lower values first; the kernel's larger value is more urgent.
 		extra["priority"] = -req.Priority
+	}
+	if c.cfg.Retention && req.KVTTL > 0 {
+		// The simulator's retention hint (aios sim serve); vLLM has no such field.
+		extra["kv_ttl_ms"] = req.KVTTL.Milliseconds()
 	}
 	if req.IgnoreEOS {
 		// vLLM's sampling extension: generate exactly max_tokens. Sent only when asked,

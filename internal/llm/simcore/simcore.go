@@ -66,6 +66,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		Model:         req.Model,
 		MaxTokens:     req.MaxTokens,
 		IgnoreEOS:     req.IgnoreEOS,
+		KVTTL:         req.KVTTL,
 		Priority:      -req.Priority, // vLLM runs lower values first
 		Tools:         simTools(req.Tools),
 		Session:       req.Session,

@@ -1,23 +1,26 @@
-package bench
+package sched
 
 import "time"
 
-// retention chooses how long to keep a program's KV cache pinned on the engine when its
+// Retention chooses how long to keep a program's KV cache pinned on the engine when its
 // call ends in a tool call, from that tool's past durations (after Continuum's idea:
 // pin across a tool call only when the program is likely to be back before the pin
-// costs more memory than the prefill it saves).
-type retention struct {
+// costs more memory than the prefill it saves). It is pure: the owner reports tool
+// durations and asks for TTLs.
+type Retention struct {
 	ema   map[string]time.Duration // smoothed duration per tool
 	max   time.Duration            // never pin longer: a long tool wait is not worth the memory
 	first time.Duration            // guess for a tool never seen
 }
 
-func newRetention() *retention {
-	return &retention{ema: map[string]time.Duration{}, max: 10 * time.Second, first: time.Second}
+// NewRetention starts with no history: an unseen tool is guessed at 1 s, and nothing is
+// pinned for longer than 10 s.
+func NewRetention() *Retention {
+	return &Retention{ema: map[string]time.Duration{}, max: 10 * time.Second, first: time.Second}
 }
 
-// ttl is how long to pin a context of tokens tokens before tool runs, or 0 for no pin.
-func (r *retention) ttl(tool string, tokens, capacity int) time.Duration {
+// TTL is how long to pin a context of tokens tokens before tool runs, or 0 for no pin.
+func (r *Retention) TTL(tool string, tokens, capacity int) time.Duration {
 	d, ok := r.ema[tool]
 	if !ok {
 		d = r.first
@@ -30,8 +33,8 @@ func (r *retention) ttl(tool string, tokens, capacity int) time.Duration {
 	return min(2*d, r.max)
 }
 
-// observe records that tool took d.
-func (r *retention) observe(tool string, d time.Duration) {
+// Observe records that tool took d.
+func (r *Retention) Observe(tool string, d time.Duration) {
 	if old, ok := r.ema[tool]; ok {
 		r.ema[tool] = (3*old + d) / 4
 		return
