@@ -241,6 +241,11 @@ func (k *Kernel) dispatcher() {
 			sc.stopRun = stop
 			req := *sc.req
 			req.Resume = sc.snapshot.String()
+			if r, ok := k.sched.Policy(sched.LLM).(sched.Ranker); ok {
+				// Pass the kernel's order down to engines that take priorities, so their
+				// own queue agrees with it (the kernel's larger Priority is more urgent).
+				req.Priority = -r.Rank(a.Call)
+			}
 			sc.sliceStart = sc.produced
 			if req.Resume != "" {
 				req.MaxTokens -= sc.produced

@@ -367,3 +367,19 @@ func TestTimingsAreConsistent(t *testing.T) {
 		t.Fatalf("two calls on one slot: the second should have waited ~10ms, max wait %v", maxWait)
 	}
 }
+
+// The policy's order reaches the core as the request's priority.
+func TestPolicyRankPassedDown(t *testing.T) {
+	var seen atomic.Int64
+	core := &funcCore{cap: llm.Capacity{MaxInflight: 1}, gen: func(ctx context.Context, req *llm.Request, emit func(llm.Delta)) (*llm.Result, error) {
+		seen.Store(int64(req.Priority))
+		return &llm.Result{Text: "x"}, nil
+	}}
+	k := newKernel(t, Options{Policy: "priority"}, CoreConfig{Model: "m", Backend: "test", Core: core})
+	if _, _, err := k.CallLLM(context.Background(), LLMCall{Agent: "a", Priority: 7, Request: llm.Request{Messages: userMsg("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Load() != 7 {
+		t.Fatalf("core saw priority %d, want 7", seen.Load())
+	}
+}

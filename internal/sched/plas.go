@@ -281,3 +281,12 @@ func (p *plas) tick(now time.Duration) {
 
 // live counts calls the policy holds state for, so tests can check none leaks.
 func (p *plas) live() int { return len(p.calls) }
+
+// Rank is the level c runs at (0 is the most urgent), for engines that order their own
+// queues by priority: passed down, the engine serves new programs first too.
+func (p *plas) Rank(c *Call) int {
+	if pc := p.calls[c]; pc != nil {
+		return pc.level
+	}
+	return 0
+}

@@ -46,6 +46,16 @@ type Waker interface {
 	WakeAt() (at time.Duration, ok bool)
 }
 
+// Ranker is implemented by policies whose order can be passed down to an engine that
+// schedules by priority (vLLM's priority field, the simulator's priority mode): Rank 0
+// is the most urgent.
+type Ranker interface {
+	Rank(c *Call) int
+}
+
+// Rank is the priority policy's order: the call's own priority, most urgent lowest.
+func (p *priority) Rank(c *Call) int { return -c.Priority }
+
 // Config parameterises a policy; each policy reads the fields it needs. A zero field
 // takes the default written beside it, so Config{Name: "plas"} is a working setup.
 type Config struct {
