@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aios-go/aios/internal/llm/fakegen"
+	"github.com/aios-go/aios/internal/llm/fakeopenai"
 )
 
 // request is a Messages API request as the API reads it.
@@ -322,7 +323,7 @@ func (s *Server) plan(req *request) (*plan, string) {
 
 	limit := *req.MaxTokens
 	if t := s.chooseTool(req); t != nil {
-		args, err := json.Marshal(fakegen.Fill(t.InputSchema, seed))
+		args, err := json.Marshal(fakeopenai.Fill(t.InputSchema, seed))
 		if err != nil {
 			return nil, err.Error()
 		}
@@ -330,16 +331,16 @@ func (s *Server) plan(req *request) (*plan, string) {
 			p.blocks = append(p.blocks, outBlock{kind: "text", pieces: tokens(seed, 0, 3)})
 		}
 		p.blocks = append(p.blocks, outBlock{kind: "tool_use", id: fmt.Sprintf("toolu_%016x", seed), name: t.Name,
-			pieces: fakegen.Split(string(args), 8)})
+			pieces: fakeopenai.Split(string(args), 8)})
 		p.stop = "tool_use"
 		return p, ""
 	}
 	if oc := req.OutputConfig; oc != nil && oc.Format != nil {
-		b, err := json.Marshal(fakegen.Fill(oc.Format.Schema, seed))
+		b, err := json.Marshal(fakeopenai.Fill(oc.Format.Schema, seed))
 		if err != nil {
 			return nil, err.Error()
 		}
-		p.blocks = []outBlock{{kind: "text", pieces: fakegen.Split(string(b), 8)}}
+		p.blocks = []outBlock{{kind: "text", pieces: fakeopenai.Split(string(b), 8)}}
 		p.stop = "end_turn"
 		return p, ""
 	}

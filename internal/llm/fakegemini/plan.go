@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aios-go/aios/internal/llm/fakegen"
+	"github.com/aios-go/aios/internal/llm/fakeopenai"
 )
 
 // request is a generateContent request in the Gemini API's REST form.
@@ -222,7 +223,7 @@ func (s *Server) plan(req *request) (*plan, string) {
 		return nil, msg
 	} else if d != nil {
 		key := fmt.Sprintf("%016x", seed)
-		args := fakegen.Fill(d.schema, seed)
+		args := fakeopenai.Fill(d.schema, seed)
 		fc := map[string]any{"name": d.name, "args": args}
 		if s.opts.FunctionCallIDs {
 			fc["id"] = "fc-" + key
@@ -238,10 +239,10 @@ func (s *Server) plan(req *request) (*plan, string) {
 	if mime == "application/json" {
 		var v any = map[string]any{"text": fakegen.Text(seed, 0, 3)}
 		if len(schema) > 0 {
-			v = fakegen.Fill(schema, seed)
+			v = fakeopenai.Fill(schema, seed)
 		}
 		b, _ := json.Marshal(v)
-		for _, frag := range fakegen.Split(string(b), 8) {
+		for _, frag := range fakeopenai.Split(string(b), 8) {
 			p.pieces = append(p.pieces, piece{text: frag})
 		}
 		p.finish = "STOP"

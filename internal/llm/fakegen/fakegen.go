@@ -7,10 +7,8 @@ package fakegen
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"hash"
 	"hash/fnv"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,76 +57,6 @@ func Text(seed uint64, from, to int) string {
 // Continues is the index of the token that follows prefix, a partial answer the client
 // asks the model to continue.
 func Continues(prefix string) int { return len(strings.Fields(prefix)) }
-
-// Fill makes a deterministic value that fits a JSON schema well enough for tests: every
-// property present, strings from the vocabulary, the first enum value when there is one.
-func Fill(schema json.RawMessage, seed uint64) any { return fill(schema, seed, 0) }
-
-func fill(schema json.RawMessage, seed uint64, depth int) any {
-	var sc struct {
-		Type       any                        `json:"type"`
-		Enum       []any                      `json:"enum"`
-		Const      any                        `json:"const"`
-		Properties map[string]json.RawMessage `json:"properties"`
-		Items      json.RawMessage            `json:"items"`
-	}
-	if len(schema) == 0 || json.Unmarshal(schema, &sc) != nil || depth > 8 {
-		return map[string]any{}
-	}
-	if sc.Const != nil {
-		return sc.Const
-	}
-	if len(sc.Enum) > 0 {
-		return sc.Enum[0]
-	}
-	typ, _ := sc.Type.(string)
-	if ts, ok := sc.Type.([]any); ok && len(ts) > 0 {
-		typ, _ = ts[0].(string)
-	}
-	switch strings.ToLower(typ) { // Gemini's own schema spells types in capitals
-	case "string":
-		return Word(seed, depth)
-	case "integer", "number":
-		return int(seed>>8) % 100
-	case "boolean":
-		return true
-	case "null":
-		return nil
-	case "array":
-		if len(sc.Items) == 0 {
-			return []any{}
-		}
-		return []any{fill(sc.Items, seed, depth+1)}
-	}
-	out := map[string]any{}
-	keys := make([]string, 0, len(sc.Properties))
-	for k := range sc.Properties {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		out[k] = fill(sc.Properties[k], seed^uint64(i+1)*0x9e3779b97f4a7c15, depth+1)
-	}
-	return out
-}
-
-// Split cuts s into pieces of at most n bytes without splitting a UTF-8 sequence, as
-// providers stream tool arguments and JSON output.
-func Split(s string, n int) []string {
-	var out []string
-	for len(s) > 0 {
-		end := min(n, len(s))
-		for end < len(s) && end > 0 && s[end]&0xC0 == 0x80 {
-			end--
-		}
-		if end == 0 {
-			end = min(n, len(s))
-		}
-		out = append(out, s[:end])
-		s = s[end:]
-	}
-	return out
-}
 
 // FaultKind selects how a request fails.
 type FaultKind int

@@ -1,7 +1,6 @@
 package fakegen
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,23 +40,6 @@ func TestFaultsQueue(t *testing.T) {
 	}
 	if len(got) != 3 || got[0] != Internal || got[1] != Internal || got[2] != Hang {
 		t.Fatalf("faults %v", got)
-	}
-}
-
-func TestFillAndSplit(t *testing.T) {
-	v := Fill(json.RawMessage(`{"type":"OBJECT","properties":{"n":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}},"kind":{"enum":["a","b"]}}}`), 7)
-	m, ok := v.(map[string]any)
-	if !ok || m["kind"] != "a" || m["n"] == nil || len(m["tags"].([]any)) != 1 {
-		t.Fatalf("fill = %v", v)
-	}
-	s := "héllo wörld ünïcode"
-	if strings.Join(Split(s, 3), "") != s {
-		t.Fatal("split lost bytes")
-	}
-	for _, p := range Split(s, 3) {
-		if !json.Valid([]byte(`"` + p + `"`)) {
-			t.Fatalf("piece %q splits a UTF-8 sequence", p)
-		}
 	}
 }
 

@@ -263,7 +263,7 @@ func fill(schema json.RawMessage, seed uint64, depth int) any {
 	if typ == "" && sc.Properties != nil {
 		typ = "object"
 	}
-	switch typ {
+	switch strings.ToLower(typ) { // Gemini's own schema spells types in capitals
 	case "string":
 		return Word(seed, depth)
 	case "integer", "number":
@@ -289,6 +289,15 @@ func fill(schema json.RawMessage, seed uint64, depth int) any {
 	}
 	return out
 }
+
+// Fill makes a deterministic value that fits a JSON schema well enough for tests: every
+// property present, strings from the vocabulary, the first enum value when there is one.
+// The other providers' fakes use it too.
+func Fill(schema json.RawMessage, seed uint64) any { return fill(schema, seed, 0) }
+
+// Split cuts s into pieces of at most n bytes without splitting a UTF-8 sequence, as
+// providers stream tool arguments and JSON output.
+func Split(s string, n int) []string { return split(s, n) }
 
 // split cuts s into pieces of at most n bytes without splitting a UTF-8 sequence.
 func split(s string, n int) []string {
