@@ -105,10 +105,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{cfg: cfg, base: base}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = cfg.MaxInflight
-		tr.MaxIdleConns = 0
-		hc = &http.Client{Transport: tr}
+		hc = upstream.HTTPClient(cfg.MaxInflight)
 		c.ownHTTP = hc
 	}
 	opts := []option.RequestOption{

@@ -118,12 +118,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{cfg: cfg, base: base}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		// Keep a warm connection per concurrent stream; the default of 2 idle
-		// connections per host makes every burst of calls dial anew.
-		tr.MaxIdleConnsPerHost = cfg.MaxInflight
-		tr.MaxIdleConns = 0
-		hc = &http.Client{Transport: tr}
+		hc = upstream.HTTPClient(cfg.MaxInflight)
 		c.ownHTTP = hc
 	}
 	c.client = openai.NewClient(

@@ -188,3 +188,15 @@ func TransportError(err error, base, refusedHint string) *api.Error {
 	}
 	return api.Wrap(api.BackendUnavailable, err, "request to %s failed", base)
 }
+
+// HTTPClient is the client a backend makes for itself when its caller gave none: a
+// clone of the default transport that keeps as many idle connections to the upstream
+// as the core may have calls in flight, so a busy core does not redial per call. No
+// client timeout: a streamed answer legitimately lasts minutes; idle watchdogs bound
+// silence instead.
+func HTTPClient(maxInflight int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxInflight
+	tr.MaxIdleConns = 0
+	return &http.Client{Transport: tr}
+}

@@ -265,3 +265,10 @@ func TestCaptureAndTransport(t *testing.T) {
 		}
 	})
 }
+
+func TestHTTPClientKeepsAConnectionPerCall(t *testing.T) {
+	tr, ok := HTTPClient(48).Transport.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost != 48 || tr.MaxIdleConns != 0 || HTTPClient(1).Timeout != 0 {
+		t.Fatalf("%+v", tr)
+	}
+}
