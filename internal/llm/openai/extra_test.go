@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/internal/llm"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // vLLM's ignore_eos travels only when asked: OpenAI itself rejects unknown fields.

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // Hasher builds the seed of a conversation from its parts.

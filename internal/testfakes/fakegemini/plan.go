@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aios-go/aios/internal/llm/fakegen"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // request is a generateContent request in the Gemini API's REST form.

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aios-go/aios/internal/llm/fakegen"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // request is a Messages API request as the API reads it.

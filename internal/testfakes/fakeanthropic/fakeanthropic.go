@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aios-go/aios/internal/llm/fakegen"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
 )
 
 // DefaultModel is the model listed when Options.Model is empty.
