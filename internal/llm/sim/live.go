@@ -19,6 +19,9 @@ type Config struct {
 	Policy  Policy  // fcfs (default) or priority
 	Speed   float64 // virtual seconds per wall second; 0 means 1 (real time)
 	Model   string  // the served model name; default the profile's model
+	// EmbedDim is the dimension of /v1/embeddings vectors when a request does not ask
+	// for one; 0 means DefaultEmbedDim.
+	EmbedDim int
 }
 
 // GenRequest is one generation.
@@ -71,11 +74,12 @@ type GenResult struct {
 // step the cost model says takes d completes d/speed of wall time after it starts. Many
 // goroutines may call Generate at once.
 type Live struct {
-	eng     *Engine
-	model   string
-	speed   float64
-	metrics *metrics
-	nextID  atomic.Uint64
+	eng      *Engine
+	model    string
+	embedDim int
+	speed    float64
+	metrics  *metrics
+	nextID   atomic.Uint64
 
 	mu     sync.Mutex
 	cmds   []command
@@ -125,6 +129,12 @@ func NewLive(cfg Config) (*Live, error) {
 	if cfg.Speed < 0 || math.IsNaN(cfg.Speed) || math.IsInf(cfg.Speed, 0) {
 		return nil, fmt.Errorf("sim: speed must be a positive number, got %v", cfg.Speed)
 	}
+	if cfg.EmbedDim == 0 {
+		cfg.EmbedDim = DefaultEmbedDim
+	}
+	if cfg.EmbedDim < 1 || cfg.EmbedDim > MaxEmbedDim {
+		return nil, fmt.Errorf("sim: embedding dimension must be between 1 and %d, got %d", MaxEmbedDim, cfg.EmbedDim)
+	}
 	p, err := LookupProfile(cfg.Profile)
 	if err != nil {
 		return nil, err
@@ -139,6 +149,7 @@ func NewLive(cfg Config) (*Live, error) {
 	l := &Live{
 		eng:        eng,
 		model:      cfg.Model,
+		embedDim:   cfg.EmbedDim,
 		speed:      cfg.Speed,
 		wake:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
@@ -154,6 +165,9 @@ func NewLive(cfg Config) (*Live, error) {
 
 // Model is the served model name.
 func (l *Live) Model() string { return l.model }
+
+// EmbedDim is the dimension of embeddings a request does not give one for.
+func (l *Live) EmbedDim() int { return l.embedDim }
 
 // Profile is the engine's profile.
 func (l *Live) Profile() Profile { return l.eng.Profile() }

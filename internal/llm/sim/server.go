@@ -19,7 +19,7 @@ import (
 const maxBodyBytes = 16 << 20
 
 // Server speaks vLLM's HTTP API on top of a Live engine: /v1/chat/completions,
-// /v1/completions, /v1/models, /health and /metrics.
+// /v1/completions, /v1/embeddings, /v1/models, /health and /metrics.
 type Server struct {
 	live    *Live
 	own     bool
@@ -44,6 +44,7 @@ func NewServerFor(l *Live) *Server {
 	s := &Server{live: l, created: time.Now().Unix(), mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	s.mux.HandleFunc("POST /v1/completions", s.complete)
+	s.mux.HandleFunc("POST /v1/embeddings", s.embeddings)
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(l.Metrics(), promhttp.HandlerOpts{}))
