@@ -115,6 +115,31 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 	return out, nil
 }
 
+// Embed embeds texts with the simulator's embedding function (sim.Embed) at the
+// engine's embedding dimension, in process: the same vectors the simulated server's
+// /v1/embeddings returns for them, so a kernel on a sim core and a client of `aios sim
+// serve` share one embedding space. Like the server, it spends no simulated GPU time.
+// Vectors are unit length (the zero vector for a text with no letters or digits).
+func (c *Core) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	dim := c.live.EmbedDim()
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		// Checked per text: a large batch is the only thing here that takes long.
+		if ctx.Err() != nil {
+			return nil, api.Wrap(api.CallerCancelled, context.Cause(ctx), "embedding stopped after %d of %d texts", i, len(texts))
+		}
+		out[i] = sim.Embed(t, dim)
+	}
+	return out, nil
+}
+
+// EmbedModel names the embedding function Embed uses; with EmbedDim it identifies the
+// vector space (an embedder's Name should carry both, e.g. "sim:sim-embed-1:256").
+func (c *Core) EmbedModel() string { return sim.EmbeddingModel }
+
+// EmbedDim is the length of the vectors Embed returns (sim.Config.EmbedDim).
+func (c *Core) EmbedDim() int { return c.live.EmbedDim() }
+
 func classify(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
