@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// The Manager's logic is written once against this small surface; SQLite and PostgreSQL
+// each supply it. Queries are written with $1..$n placeholders, which both drivers bind
+// by number, and use only SQL both dialects share (ON CONFLICT, RETURNING); what differs
+// (locking, full-text search, types in the schema) lives behind backend.
+
+// errNoRows is what row.Scan returns for an empty result, whichever driver ran it.
+var errNoRows = errors.New("storage: no rows")
+
+type querier interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	queryRow(ctx context.Context, q string, args ...any) row
+	query(ctx context.Context, q string, args ...any) (rows, error)
+}
+
+type row interface{ Scan(dest ...any) error }
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type tx interface {
+	querier
+	commit() error
+	// rollback ends the transaction if commit has not; it is safe to defer.
+	rollback()
+}
+
+// textHit is one full-text match: the document, its path and an excerpt around the match.
+type textHit struct {
+	id      int64
+	path    string
+	snippet string
+}
+
+// docRow is one indexed text file.
+type docRow struct {
+	ns, path string
+	// stamp identifies the content indexed: the sha256 for stored files, size and
+	// modification time for host files (hashing a whole host folder at every start
+	// would cost more than the index saves).
+	stamp    string
+	embedder string // name of the embedding space of vec; "" when embedding failed
+	vec      []byte
+	body     string
+}
+
+type backend interface {
+	read() querier
+	// begin starts a write transaction. SQLite allows one writer, so its begin waits for
+	// the previous writer to finish.
+	begin(ctx context.Context) (tx, error)
+	// lockNamespace serialises writers of one namespace until the transaction ends (so
+	// version numbers and quota checks see every earlier write) and returns the bytes
+	// the namespace's current files use.
+	lockNamespace(ctx context.Context, t tx, ns string) (int64, error)
+	putDoc(ctx context.Context, t tx, d docRow) error
+	// dropDocs removes path's document and, when subtree is set, those below it.
+	dropDocs(ctx context.Context, t tx, ns, path string, subtree bool) error
+	// textSearch ranks documents in ns with paths in [lo, hi) that contain any of terms
+	// and every one of phrases (either may be empty); at most limit, best first.
+	textSearch(ctx context.Context, ns, lo, hi string, terms, phrases []string, limit int) ([]textHit, error)
+	// matchIDs is every document in ns with paths in [lo, hi) containing all phrases.
+	matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error)
+	// docText is the indexed text of one document.
+	docText(ctx context.Context, id int64) (string, error)
+	close() error
+}
+
+// bumpGen records that ns's documents changed, so vector caches reload it.
+func bumpGen(ctx context.Context, q querier, ns string) error {
+	_, err := q.exec(ctx, `INSERT INTO docgen (ns, gen) VALUES ($1, 1)
+		ON CONFLICT (ns) DO UPDATE SET gen = docgen.gen + 1`, ns)
+	return err
+}

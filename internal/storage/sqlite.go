@@ -1,0 +1,269 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/aios-go/aios/api"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver: pure Go, FTS5 built in
+)
+
+// WAL lets readers run beside the one writer. synchronous=FULL syncs the WAL at every
+// commit, so an acknowledged write survives not just kill -9 of the kernel but a power
+// cut too; Write returns only after its commit. _txlock=immediate takes the write lock at
+// BEGIN, so a transaction never fails halfway for want of it.
+const sqliteParams = "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+
+var sqliteSchema = []string{
+	`CREATE TABLE IF NOT EXISTS blobs (sha TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS chunks (sha TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha, seq))`,
+	`CREATE TABLE IF NOT EXISTS files (ns TEXT NOT NULL, path TEXT NOT NULL, parent TEXT NOT NULL, dir INTEGER NOT NULL,
+		version INTEGER NOT NULL, size INTEGER NOT NULL, sha TEXT NOT NULL, modified INTEGER NOT NULL, PRIMARY KEY (ns, path))`,
+	`CREATE INDEX IF NOT EXISTS files_parent ON files (ns, parent, path)`,
+	`CREATE TABLE IF NOT EXISTS versions (ns TEXT NOT NULL, path TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,
+		size INTEGER NOT NULL, sha TEXT NOT NULL, change TEXT NOT NULL, PRIMARY KEY (ns, path, n))`,
+	`CREATE TABLE IF NOT EXISTS usage (ns TEXT PRIMARY KEY, bytes INTEGER NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS mounts (agent TEXT PRIMARY KEY, root TEXT NOT NULL, host INTEGER NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS shares (token_hash TEXT PRIMARY KEY, ns TEXT NOT NULL, path TEXT NOT NULL,
+		agent TEXT NOT NULL, expires INTEGER NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS shares_expires ON shares (expires)`,
+	`CREATE TABLE IF NOT EXISTS docs (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, path TEXT NOT NULL, stamp TEXT NOT NULL,
+		embedder TEXT NOT NULL, vec BLOB, UNIQUE (ns, path))`,
+	// The FTS table keeps the text (for snippets and re-embedding); its rowid is docs.id.
+	`CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(body, tokenize = 'porter unicode61')`,
+	`CREATE TABLE IF NOT EXISTS docgen (ns TEXT PRIMARY KEY, gen INTEGER NOT NULL)`,
+}
+
+type sqliteDB struct {
+	db *sql.DB
+	// SQLite has one writer at a time. Queueing writers here, in order, is cheaper and
+	// fairer than letting them spin on SQLITE_BUSY; it also makes lockNamespace free.
+	wmu sync.Mutex
+}
+
+func openSQLite(ctx context.Context, path string) (*sqliteDB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, api.Wrap(api.KernelInternal, err, "storage: cannot create the folder for %s", path)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+sqliteParams)
+	if err != nil {
+		return nil, api.Wrap(api.KernelInternal, err, "storage: open %s", path)
+	}
+	db.SetMaxOpenConns(8)
+	s := &sqliteDB{db: db}
+	t, err := s.begin(ctx)
+	if err != nil {
+		db.Close()
+		return nil, api.Wrap(api.KernelInternal, err, "storage: open %s (is it a SQLite file, and writable?)", path)
+	}
+	defer t.rollback()
+	for _, q := range sqliteSchema {
+		if _, err := t.exec(ctx, q); err != nil {
+			db.Close()
+			return nil, api.Wrap(api.KernelInternal, err, "storage: create the schema in %s", path)
+		}
+	}
+	if err := t.commit(); err != nil {
+		db.Close()
+		return nil, api.Wrap(api.KernelInternal, err, "storage: create the schema in %s", path)
+	}
+	return s, nil
+}
+
+func (s *sqliteDB) read() querier { return sqlQ{s.db} }
+
+func (s *sqliteDB) begin(ctx context.Context) (tx, error) {
+	s.wmu.Lock()
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		s.wmu.Unlock()
+		return nil, err
+	}
+	return &sqliteTx{sqlQ: sqlQ{t}, tx: t, unlock: s.wmu.Unlock}, nil
+}
+
+func (s *sqliteDB) lockNamespace(ctx context.Context, t tx, ns string) (int64, error) {
+	var used int64
+	err := t.queryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1`, ns).Scan(&used)
+	if errors.Is(err, errNoRows) {
+		return 0, nil
+	}
+	return used, err
+}
+
+func (s *sqliteDB) putDoc(ctx context.Context, t tx, d docRow) error {
+	var id int64
+	err := t.queryRow(ctx, `INSERT INTO docs (ns, path, stamp, embedder, vec) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (ns, path) DO UPDATE SET stamp = excluded.stamp, embedder = excluded.embedder, vec = excluded.vec
+		RETURNING id`, d.ns, d.path, d.stamp, d.embedder, d.vec).Scan(&id)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `DELETE FROM docs_fts WHERE rowid = $1`, id); err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO docs_fts (rowid, body) VALUES ($1, $2)`, id, d.body)
+	return err
+}
+
+func (s *sqliteDB) dropDocs(ctx context.Context, t tx, ns, path string, subtree bool) error {
+	where, args := docsWhere(ns, path, subtree)
+	if _, err := t.exec(ctx, `DELETE FROM docs_fts WHERE rowid IN (SELECT id FROM docs WHERE `+where+`)`, args...); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `DELETE FROM docs WHERE `+where, args...)
+	return err
+}
+
+// ftsMatch builds an FTS5 query: any of terms, and every phrase. Terms and phrases are
+// made of letters and digits only (see words), so quoting them is all the escaping needed.
+func ftsMatch(terms, phrases []string) string {
+	var match []string
+	if len(terms) > 0 {
+		q := make([]string, len(terms))
+		for i, t := range terms {
+			q[i] = `"` + t + `"`
+		}
+		match = append(match, "("+strings.Join(q, " OR ")+")")
+	}
+	for _, p := range phrases {
+		match = append(match, `"`+p+`"`)
+	}
+	return strings.Join(match, " AND ")
+}
+
+func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases []string, limit int) ([]textHit, error) {
+	match := ftsMatch(terms, phrases)
+	if match == "" {
+		return nil, nil
+	}
+	rs, err := s.read().query(ctx, `SELECT d.id, d.path, snippet(docs_fts, 0, '', '', '…', 24)
+		FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
+		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4
+		ORDER BY bm25(docs_fts) LIMIT $5`, match, ns, lo, hi, int64(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []textHit
+	for rs.Next() {
+		var h textHit
+		if err := rs.Scan(&h.id, &h.path, &h.snippet); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rs.Err()
+}
+
+func (s *sqliteDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {
+	rs, err := s.read().query(ctx, `SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
+		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4`, ftsMatch(nil, phrases), ns, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	return scanIDs(rs)
+}
+
+func scanIDs(rs rows) (map[int64]bool, error) {
+	defer rs.Close()
+	out := map[int64]bool{}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rs.Err()
+}
+
+func (s *sqliteDB) docText(ctx context.Context, id int64) (string, error) {
+	var body string
+	err := s.read().queryRow(ctx, `SELECT body FROM docs_fts WHERE rowid = $1`, id).Scan(&body)
+	return body, err
+}
+
+func (s *sqliteDB) close() error { return s.db.Close() }
+
+// docsWhere selects one document, or it and every document below it.
+func docsWhere(ns, path string, subtree bool) (string, []any) {
+	if !subtree {
+		return `ns = $1 AND path = $2`, []any{ns, path}
+	}
+	lo, hi := below(path)
+	return `ns = $1 AND (path = $2 OR (path >= $3 AND path < $4))`, []any{ns, path, lo, hi}
+}
+
+// sqlQ adapts database/sql (a *sql.DB or *sql.Tx) to querier.
+type sqlQ struct {
+	r interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	}
+}
+
+func (q sqlQ) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	res, err := q.r.ExecContext(ctx, s, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQ) queryRow(ctx context.Context, s string, args ...any) row {
+	return sqlRow{q.r.QueryRowContext(ctx, s, args...)}
+}
+
+func (q sqlQ) query(ctx context.Context, s string, args ...any) (rows, error) {
+	rs, err := q.r.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+
+type sqlRow struct{ r *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error {
+	if err := r.r.Scan(dest...); errors.Is(err, sql.ErrNoRows) {
+		return errNoRows
+	} else {
+		return err
+	}
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+type sqliteTx struct {
+	sqlQ
+	tx     *sql.Tx
+	unlock func()
+	done   bool
+}
+
+func (t *sqliteTx) commit() error {
+	if t.done {
+		return errors.New("storage: transaction already ended")
+	}
+	t.done = true
+	defer t.unlock()
+	return t.tx.Commit()
+}
+
+func (t *sqliteTx) rollback() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.tx.Rollback()
+	t.unlock()
+}
