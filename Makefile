@@ -18,8 +18,13 @@ build:
 run:
 	$(GO) run ./cmd/aios serve $(ARGS)
 
+# A throwaway PostgreSQL (test/pg/start.sh) serves the storage conformance suite; it is
+# stopped and removed however the tests end.
 test: vet fmt-check npm
-	AIOS_E2E_REQUIRED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	@trap 'test/pg/stop.sh' EXIT; trap 'exit 130' INT TERM; \
+	dsn="$$(test/pg/start.sh)" || exit 1; \
+	echo "PostgreSQL for tests: $$dsn"; \
+	AIOS_TEST_POSTGRES_DSN="$$dsn" AIOS_PG_REQUIRED=1 AIOS_E2E_REQUIRED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
