@@ -87,6 +87,8 @@ type ModuleResponse struct {
 	Finished        bool    `json:"finished"`
 	Error           *string `json:"error"`
 	StatusCode      int     `json:"status_code"`
+	// Kind is an extension AIOS clients ignore, as in LLMResponse.
+	Kind Kind `json:"kind,omitempty"`
 }
 
 // MemoryResponse is the response of memory queries.
@@ -98,6 +100,7 @@ type MemoryResponse struct {
 	SearchResults []map[string]any `json:"search_results"`
 	Success       bool             `json:"success"`
 	Error         *string          `json:"error"`
+	StatusCode    int              `json:"status_code"`
 }
 
 // StatusResponse is GET /status.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aios-go/aios/internal/boot"
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/server"
@@ -74,7 +75,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	k, err := kernel.Build(cfg, log)
+	k, err := boot.Build(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,40 @@ type Config struct {
 	Scheduler Scheduler         `koanf:"scheduler"`
 	LLMs      LLMs              `koanf:"llms"`
 	APIKeys   map[string]string `koanf:"api_keys"` // AIOS's per-provider keys
+	Storage   Storage           `koanf:"storage"`
+	// Embeddings choose how storage and memory turn text into vectors for retrieval.
+	Embeddings Embeddings `koanf:"embeddings"`
+}
+
+// Storage configures the storage module (docs/storage.md).
+type Storage struct {
+	// Disabled turns the module off: storage syscalls then answer status_code 501.
+	Disabled bool   `koanf:"disabled"`
+	Backend  string `koanf:"backend"` // sqlite (default) or postgres
+	// Path is the SQLite file; default <data_dir>/storage.db.
+	Path string `koanf:"path"`
+	// DSN is the PostgreSQL connection string, for backend postgres.
+	DSN          string `koanf:"dsn"`
+	MaxVersions  int    `koanf:"max_versions"`   // history kept per file (20)
+	MaxFileBytes int64  `koanf:"max_file_bytes"` // largest file (16 MiB)
+	QuotaBytes   int64  `koanf:"quota_bytes"`    // per-agent namespace (1 GiB; negative: none)
+	// HostRoots are the host folders under which agents may mount real directories.
+	HostRoots []string `koanf:"host_roots"`
+}
+
+// Embeddings name a configured core that serves an OpenAI-compatible /v1/embeddings
+// (vLLM, Ollama, OpenAI, the simulated engine). With no core set, a model-free hashed
+// n-gram embedding is used.
+type Embeddings struct {
+	Core       string `koanf:"core"`       // a name from llms.models
+	Model      string `koanf:"model"`      // model sent upstream; default the core's
+	Dimensions int    `koanf:"dimensions"` // optional, for models that can shorten vectors
+}
+
+// ModuleScheduler is one module's scheduler settings (scheduler.modules.<module>).
+type ModuleScheduler struct {
+	Policy      string `koanf:"policy"`      // fifo, priority or fair for services
+	Concurrency int    `koanf:"concurrency"` // syscalls of the module running at once (16)
 }
 
 type Server struct {
@@ -57,6 +91,9 @@ type Scheduler struct {
 	// Policy parameters (docs/scheduling.md); zero means the policy's default.
 	PLAS PLAS `koanf:"plas"`
 	Fair Fair `koanf:"fair"`
+	// Modules are per-module settings, keyed llm, memory, storage, tool; the llm entry's
+	// policy, when set, wins over Policy.
+	Modules map[string]ModuleScheduler `koanf:"modules"`
 }
 
 // PLAS parameterises plas and atlas.
@@ -185,7 +222,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "embeddings"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -250,6 +287,38 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		c.LLMs.Models = []Model{{Name: DefaultSimModel, Backend: "sim"}}
 	}
 	var errs []error
+	for name := range c.Scheduler.Modules {
+		switch name {
+		case "llm", "memory", "storage", "tool":
+		default:
+			errs = append(errs, fmt.Errorf("scheduler.modules.%s: unknown module; the modules are llm, memory, storage and tool", name))
+		}
+	}
+	c.Storage.Backend = strings.ToLower(strings.TrimSpace(c.Storage.Backend))
+	switch c.Storage.Backend {
+	case "":
+		c.Storage.Backend = "sqlite"
+	case "sqlite":
+	case "postgres", "postgresql":
+		c.Storage.Backend = "postgres"
+		if c.Storage.DSN == "" {
+			errs = append(errs, errors.New("storage.dsn is required with storage.backend postgres (for example postgres://user:pass@localhost:5432/aios)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("storage.backend %q: expected sqlite or postgres", c.Storage.Backend))
+	}
+	if c.Storage.Path == "" {
+		c.Storage.Path = filepath.Join(c.DataDir, "storage.db")
+	}
+	if c.Embeddings.Core != "" {
+		found := false
+		for _, m := range c.LLMs.Models {
+			found = found || m.Name == c.Embeddings.Core
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("embeddings.core %q is not among llms.models", c.Embeddings.Core))
+		}
+	}
 	for i := range c.LLMs.Models {
 		m := &c.LLMs.Models[i]
 		m.Backend = strings.ToLower(strings.TrimSpace(m.Backend))

@@ -60,6 +60,12 @@ type Options struct {
 	// Retention asks engines that take the hint to keep a session's KV cache across its
 	// tool calls (retention.go).
 	Retention bool
+
+	// Services are the modules besides the LLM, each run through the kernel's syscall
+	// path; a module absent here answers policy_not_enabled.
+	Services map[sched.Module]Service
+	// Modules are per-module scheduler settings.
+	Modules map[sched.Module]ModuleOptions
 }
 
 type coreEntry struct {
@@ -81,7 +87,8 @@ type Kernel struct {
 
 	mu       sync.Mutex
 	sched    *sched.Scheduler
-	cores    []*coreEntry
+	modules  [sched.NumModules]module // nil: not enabled
+	cores    []*coreEntry             // LLM cores; a core's sched.CoreID is its index
 	byModel  map[string][]*coreEntry
 	inflight map[uint64]*Syscall
 	closing  bool
@@ -104,19 +111,21 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		return nil, errors.New("kernel: no LLM core configured")
 	}
 	policy := opts.Policy
+	if mo, ok := opts.Modules[sched.LLM]; ok && mo.Policy != "" {
+		policy = mo.Policy
+	}
 	if policy == "" {
 		policy = "fifo"
 	}
 	if policy == "rr" && opts.TimeSlice <= 0 {
 		opts.TimeSlice = 500 * time.Millisecond
 	}
+	opts.Policy = policy
 	var perr error
 	s := sched.New(func(m sched.Module) sched.Policy {
-		pc := opts.PolicyConfig
-		pc.Name, pc.Slice = policy, opts.TimeSlice
-		p, err := sched.NewPolicy(pc)
+		p, err := newPolicy(opts, m)
 		if err != nil {
-			perr = err
+			perr = errors.Join(perr, err)
 			p, _ = sched.NewPolicy(sched.Config{})
 		}
 		return p
@@ -131,7 +140,6 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	if opts.WorkingSet != nil {
 		s.EnableWorkingSet(*opts.WorkingSet)
 	}
-	opts.Policy = policy
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +155,7 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		usage:    newUsageBook(time.Now()),
 	}
 	k.bg.init()
+	k.modules[sched.LLM] = llmModule{k}
 	if opts.Retention {
 		k.retain = newToolRetention()
 	}
@@ -172,6 +181,22 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		}
 		k.cores = append(k.cores, e)
 		k.byModel[c.Model] = append(k.byModel[c.Model], e)
+	}
+	// Each service is one scheduler core after the LLM cores, as wide as the module's
+	// concurrency.
+	for m, svc := range opts.Services {
+		if m == sched.LLM || m >= sched.NumModules || svc == nil {
+			return nil, fmt.Errorf("kernel: no service can be registered as module %v", m)
+		}
+		n := opts.Modules[m].Concurrency
+		if n <= 0 {
+			n = DefaultConcurrency
+		}
+		sm := &serviceModule{k: k, m: m, svc: svc, slot: sched.CoreID(len(cores) + int(m))}
+		if err := s.AddCore(sched.CoreSpec{ID: sm.slot, Module: m, MaxInflight: n}); err != nil {
+			return nil, err
+		}
+		k.modules[m] = sm
 	}
 	if k.opts.DefaultLLM == "" {
 		k.opts.DefaultLLM = cores[0].Model
@@ -222,36 +247,16 @@ func (k *Kernel) dispatcher() {
 		k.mu.Lock()
 		now := k.now()
 		for _, c := range k.sched.Preemptions(now) {
-			if sc := k.inflight[c.ID]; sc != nil && sc.stopRun != nil {
+			if sc := k.inflight[c.ID]; sc != nil && sc.llmState != nil && sc.stopRun != nil {
 				sc.stopRun(errPreempted)
 			}
 		}
 		for _, a := range k.sched.Dispatch(now) {
 			sc := k.inflight[a.Call.ID]
-			e := k.cores[a.Core]
-			sc.core = e
-			if !e.caps.Resume {
-				// A core that cannot continue a partial answer must not be preempted.
-				a.Call.NoPreempt = true
-			}
 			if sc.timings.Start.IsZero() {
 				sc.timings.Start = k.epoch.Add(a.Call.FirstStart)
 			}
-			runCtx, stop := context.WithCancelCause(sc.ctx)
-			sc.stopRun = stop
-			req := *sc.req
-			req.Resume = sc.snapshot.String()
-			if r, ok := k.sched.Policy(sched.LLM).(sched.Ranker); ok {
-				// Pass the kernel's order down to engines that take priorities, so their
-				// own queue agrees with it (the kernel's larger Priority is more urgent).
-				req.Priority = -r.Rank(a.Call)
-			}
-			sc.sliceStart = sc.produced
-			if req.Resume != "" {
-				req.MaxTokens -= sc.produced
-			}
-			k.runs.Add(1)
-			go k.run(sc, e, runCtx, &req)
+			k.modules[a.Call.Module].start(sc, a)
 		}
 		next, hasNext := k.sched.NextDeadline()
 		closing := k.closing && len(k.inflight) == 0
@@ -349,7 +354,11 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 		err = k.classify(sc, err)
 	}
 	k.mu.Unlock()
-	k.end(sc, res, err)
+	if err != nil {
+		k.end(sc, nil, err)
+		return
+	}
+	k.end(sc, res, nil)
 }
 
 // callUsage turns the last slice's usage into the whole call's. A resumed slice reads
@@ -390,9 +399,14 @@ func (k *Kernel) ctxError(sc *Syscall) error {
 }
 
 // end makes sc terminal and forgets it.
-func (k *Kernel) end(sc *Syscall, res *llm.Result, err error) {
+func (k *Kernel) end(sc *Syscall, res any, err error) {
 	now := time.Now()
-	if sc.finish(res, err, now, func() { k.usage.record(sc, res, err, now) }) {
+	var charge func()
+	if sc.llmState != nil {
+		r, _ := res.(*llm.Result)
+		charge = func() { k.usage.record(sc, r, err, now) }
+	}
+	if sc.finish(res, err, now, charge) {
 		k.mu.Lock()
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // DefaultMaxTokens is the output budget of a call that sets none: AIOS's max_new_tokens.
 const DefaultMaxTokens = 1000
 
-// LLMCall is what a caller asks of the LLM module.
+// LLMCall is what a caller asks of the LLM module: a Call with the request inline.
 type LLMCall struct {
 	Agent    string
 	Program  string // session; defaults to the agent
@@ -28,60 +27,56 @@ type LLMCall struct {
 	Emit func(llm.Delta)
 }
 
-// SubmitLLM turns c into a syscall and queues it. The returned syscall ends on its own;
-// ctx bounds its life (its end cancels the syscall).
+// Call is c as a syscall of the LLM module.
+func (c LLMCall) Call() Call {
+	req := c.Request
+	return Call{Agent: c.Agent, Program: c.Program, Thread: c.Thread, Module: sched.LLM, Op: c.Op,
+		Priority: c.Priority, Timeout: c.Timeout, LLM: &req, Emit: c.Emit}
+}
+
+// SubmitLLM is Submit for an LLM call.
 func (k *Kernel) SubmitLLM(ctx context.Context, c LLMCall) (*Syscall, error) {
-	return k.SubmitLLMWith(ctx, c, nil)
+	return k.submit(ctx, c.Call(), nil)
 }
 
 // SubmitLLMWith is SubmitLLM with a hook that sees the syscall before it can be
 // dispatched, under the kernel's lock: what the hook writes, Emit may read.
 func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Syscall)) (*Syscall, error) {
-	req := c.Request
+	return k.submit(ctx, c.Call(), before)
+}
+
+// CallLLM submits c and waits for its outcome.
+func (k *Kernel) CallLLM(ctx context.Context, c LLMCall) (*llm.Result, *Syscall, error) {
+	res, sc, err := k.Do(ctx, c.Call())
+	r, _ := res.(*llm.Result)
+	return r, sc, err
+}
+
+// llmModule drives LLM syscalls: admission by tokens, slices on cores, context switches,
+// retries and failover (kernel.go, retry.go, breaker.go).
+type llmModule struct{ k *Kernel }
+
+func (m llmModule) admit(sc *Syscall, c *Call) error {
+	k := m.k
+	if c.LLM == nil {
+		return api.Errorf(api.CallerBadRequest, "an LLM syscall needs a request")
+	}
+	req := *c.LLM
 	if req.Model == "" {
 		req.Model = k.opts.DefaultLLM
 	}
 	if _, ok := k.byModel[req.Model]; !ok {
-		return nil, api.Errorf(api.CallerNotFound, "model %q is not served by this kernel; served models: %v", req.Model, k.Models())
+		return api.Errorf(api.CallerNotFound, "model %q is not served by this kernel; served models: %v", req.Model, k.Models())
 	}
 	if len(req.Messages) == 0 {
-		return nil, api.Errorf(api.CallerBadRequest, "messages must hold at least one message")
+		return api.Errorf(api.CallerBadRequest, "messages must hold at least one message")
 	}
 	if req.MaxTokens <= 0 {
 		req.MaxTokens = DefaultMaxTokens
 	}
-	if c.Program == "" {
-		c.Program = c.Agent
-	}
 	req.Agent, req.Session, req.Priority = c.Agent, c.Program, c.Priority
+	sc.llmState = &llmState{req: &req, emit: c.Emit}
 
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = k.opts.Timeout
-	}
-	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	var stopDeadline context.CancelFunc = func() {}
-	if timeout > 0 {
-		sctx, stopDeadline = context.WithTimeoutCause(sctx, timeout,
-			api.Errorf(api.PolicyTimeout, "the call did not finish within %v", timeout))
-	}
-	sc := &Syscall{
-		Agent: c.Agent, Program: c.Program, Thread: c.Thread, Module: sched.LLM, Op: c.Op,
-		Priority: c.Priority, req: &req, emit: c.Emit, ctx: sctx, done: make(chan struct{}),
-		cancel: func(cause error) { cancel(cause); stopDeadline() },
-	}
-	if dl, ok := sctx.Deadline(); ok {
-		sc.Deadline = dl
-	}
-
-	k.mu.Lock()
-	if k.closing {
-		k.mu.Unlock()
-		sc.cancel(nil)
-		return nil, api.Errorf(api.KernelShuttingDown, "the kernel is shutting down and takes no new calls")
-	}
-	k.nextID++
-	sc.ID = k.nextID
 	prompt := llm.EstimateTokens(req.Messages, req.Tools)
 	sc.call = &sched.Call{
 		ID: sc.ID, Agent: c.Agent, Program: c.Program, Module: sched.LLM, Model: req.Model,
@@ -93,55 +88,37 @@ func (k *Kernel) SubmitLLMWith(ctx context.Context, c LLMCall, before func(*Sysc
 	}
 	if k.retain != nil {
 		capacity := k.byModel[req.Model][0].capacity.MaxTokens
-		sc.req.KVTTL = k.retain.arrive(c.Program, req.Tools, sc.call.Tokens, capacity, time.Now())
+		req.KVTTL = k.retain.arrive(c.Program, req.Tools, sc.call.Tokens, capacity, time.Now())
 	}
-	sc.timings.Arrival = time.Now()
-	if before != nil {
-		before(sc)
-	}
-	if err := k.sched.Submit(sc.call, k.now()); err != nil {
-		k.mu.Unlock()
-		sc.cancel(nil)
-		if errors.Is(err, sched.ErrTooLarge) {
-			return nil, api.Errorf(api.CallerTooLarge, "the call needs about %d tokens (prompt + max_tokens), more than any core of %q holds at once", sc.call.Tokens, req.Model)
-		}
-		return nil, api.Wrap(api.CallerNotFound, err, "no core can run model %q", req.Model)
-	}
-	k.inflight[sc.ID] = sc
-	k.calls.Add(1)
-	// The caller leaving, the deadline or shutdown end a queued call here; a running one
-	// ends through its slice's context, which derives from sctx. Both hooks are set
-	// before the lock is released, so no dispatch or completion can precede them.
-	context.AfterFunc(sctx, func() { k.abandon(sc) })
-	sc.release = context.AfterFunc(ctx, func() {
-		sc.cancel(api.Wrap(api.CallerCancelled, context.Cause(ctx), "the caller went away"))
-	})
-	k.mu.Unlock()
-	k.poke()
-	return sc, nil
+	return nil
 }
 
-// abandon ends sc if it is still waiting in a queue.
-func (k *Kernel) abandon(sc *Syscall) {
-	k.mu.Lock()
-	if sc.call.State != sched.Queued {
-		k.mu.Unlock()
-		return
+// start runs one slice of sc on the core the scheduler chose, after preparing what that
+// slice needs: the text already streamed to resume from, the policy's rank for engines
+// that schedule by priority, and the tokens left to generate.
+func (m llmModule) start(sc *Syscall, a sched.Assignment) {
+	k := m.k
+	e := k.cores[a.Core]
+	sc.core = e
+	if !e.caps.Resume {
+		// A core that cannot continue a partial answer must not be preempted.
+		a.Call.NoPreempt = true
 	}
-	k.sched.Cancel(sc.call, k.now())
-	err := k.ctxError(sc)
-	k.mu.Unlock()
-	k.end(sc, nil, err)
-}
-
-// CallLLM submits c and waits for its outcome.
-func (k *Kernel) CallLLM(ctx context.Context, c LLMCall) (*llm.Result, *Syscall, error) {
-	sc, err := k.SubmitLLM(ctx, c)
-	if err != nil {
-		return nil, nil, err
+	runCtx, stop := context.WithCancelCause(sc.ctx)
+	sc.stopRun = stop
+	req := *sc.req
+	req.Resume = sc.snapshot.String()
+	if r, ok := k.sched.Policy(sched.LLM).(sched.Ranker); ok {
+		// Pass the kernel's order down to engines that take priorities, so their own
+		// queue agrees with it (the kernel's larger Priority is more urgent).
+		req.Priority = -r.Rank(a.Call)
 	}
-	res, err := sc.Wait(ctx)
-	return res, sc, err
+	sc.sliceStart = sc.produced
+	if req.Resume != "" {
+		req.MaxTokens -= sc.produced
+	}
+	k.runs.Add(1)
+	go k.run(sc, e, runCtx, &req)
 }
 
 // lastText is the end of the conversation's last message, which policies that predict

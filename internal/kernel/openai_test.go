@@ -9,8 +9,8 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
 	"github.com/aios-go/aios/internal/llm/openai"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // upstreamKernel runs a kernel over one openai core talking to a fake upstream that

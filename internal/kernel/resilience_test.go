@@ -13,14 +13,12 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/api"
-	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/anthropic"
-	"github.com/aios-go/aios/internal/llm/fakeanthropic"
-	"github.com/aios-go/aios/internal/llm/fakegemini"
-	"github.com/aios-go/aios/internal/llm/fakegen"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
 	"github.com/aios-go/aios/internal/llm/openai"
+	"github.com/aios-go/aios/internal/testfakes/fakeanthropic"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // upstream is one fake OpenAI-compatible server and the core that talks to it.
@@ -457,7 +455,7 @@ func TestUsageAccounting(t *testing.T) {
 func TestSessionTableBounded(t *testing.T) {
 	b := newUsageBook(time.Now())
 	for i := range maxSessions + 5 {
-		sc := &Syscall{Agent: "a", Program: fmt.Sprint("s", i), req: &llm.Request{Model: "m"}}
+		sc := &Syscall{Agent: "a", Program: fmt.Sprint("s", i), llmState: &llmState{req: &llm.Request{Model: "m"}}}
 		b.record(sc, &llm.Result{}, nil, time.Unix(int64(i), 0))
 	}
 	if len(b.sessions) != maxSessions || b.sessions["s0"] != nil || b.total.Calls != maxSessions+5 {
@@ -497,53 +495,6 @@ func TestDiscover(t *testing.T) {
 	if c := d.Cores[2]; c.Error == "" || len(c.Models) != 0 {
 		t.Fatalf("plain: %+v", c)
 	}
-}
-
-// Build wires the Anthropic and Gemini backends with their limits and retries: a call
-// through each reaches its fake provider, and a rate-limited one is retried.
-func TestBuildProviderBackends(t *testing.T) {
-	ant := fakeanthropic.New(fakeanthropic.Options{Model: "claude-test", APIKey: "ak"})
-	t.Cleanup(ant.Close)
-	gem := fakegemini.New(fakegemini.Options{Model: "gemini-test", APIKey: "gk"})
-	t.Cleanup(gem.Close)
-	retries, none := 2, 0
-	cfg := config.Defaults()
-	cfg.LLMs.Models = []config.Model{
-		{Name: "claude", UpstreamModel: "claude-test", Backend: "anthropic", Hostname: ant.URL(), APIKey: "ak", Cores: 1,
-			TPM: 100_000, RPM: 600, MaxRetries: &retries, RetryBackoff: time.Millisecond},
-		{Name: "gemini", UpstreamModel: "gemini-test", Backend: "gemini", Hostname: gem.URL(), APIKey: "gk", Cores: 2,
-			MaxRetries: &none},
-	}
-	k, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		k.Shutdown(ctx)
-	})
-	ant.InjectFault(fakegenFault429())
-	for _, model := range []string{"claude", "gemini"} {
-		res, _, err := k.CallLLM(t.Context(), LLMCall{Agent: "a", Request: llm.Request{Model: model, Messages: userMsg("hello"), MaxTokens: 5}})
-		if err != nil || len(strings.Fields(res.Text)) != 5 || res.FinishReason != "length" {
-			t.Fatalf("%s: %+v %v", model, res, err)
-		}
-	}
-	if ant.Requests() != 2 || gem.Requests() != 1 {
-		t.Fatalf("requests: anthropic %d gemini %d", ant.Requests(), gem.Requests())
-	}
-	d := k.Discover(t.Context())
-	if d.Cores[0].Models[0].ID != "claude-test" || d.Cores[1].Models[0].ID != "gemini-test" {
-		t.Fatalf("discovered %+v", d)
-	}
-	if _, err := Build(config.Config{LLMs: config.LLMs{Models: []config.Model{{Name: "g", Backend: "gemini", Cores: 1, Resume: &[]bool{true}[0]}}}}, nil); err == nil {
-		t.Fatal("gemini with resume: true was accepted")
-	}
-}
-
-func fakegenFault429() fakegen.Fault {
-	return fakegen.Fault{Kind: fakegen.RateLimited, RetryAfter: time.Second}
 }
 
 // The same through the Anthropic backend: a Claude stream that drops is continued from a

@@ -25,18 +25,26 @@ func (k *Kernel) Status() api.CoreStatus {
 	st := api.CoreStatus{
 		Status:    "running",
 		Scheduler: k.opts.Policy,
-		Modules: map[string]string{
-			"llm": "enabled", "memory": "not enabled", "storage": "not enabled", "tool": "not enabled",
-		},
-		Queued:  queued,
-		Running: map[string]int{},
+		Modules:   map[string]string{},
+		Queued:    queued,
+		Running:   map[string]int{},
 	}
 	if closing {
 		st.Status = "shutting_down"
 	}
-	for i, l := range loads {
-		e := k.cores[i]
+	for m := sched.Module(0); m < sched.NumModules; m++ {
+		st.Modules[m.String()] = "not enabled"
+		if k.Enabled(m) {
+			st.Modules[m.String()] = "enabled"
+		}
+	}
+	for _, l := range loads {
 		st.Running[l.Spec.Module.String()] += l.Inflight
+		if l.Spec.Module != sched.LLM {
+			continue
+		}
+		i := int(l.Spec.ID)
+		e := k.cores[i]
 		st.LLMCores = append(st.LLMCores, api.LLMCoreStatus{
 			ID: coreName(e), Name: e.cfg.Model, Backend: e.cfg.Backend, Healthy: !l.Down,
 			Inflight: l.Inflight, TokensInflight: l.Tokens,

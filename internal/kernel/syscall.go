@@ -44,8 +44,9 @@ type Syscall struct {
 	Deadline time.Time
 
 	call *sched.Call
-	req  *llm.Request
-	emit func(llm.Delta)
+	args any // a service module's arguments
+	// LLM calls only: the request, its stream and the state kept across its slices.
+	*llmState
 
 	// ctx ends when the caller goes away, the deadline passes or the kernel shuts down.
 	ctx    context.Context
@@ -53,21 +54,10 @@ type Syscall struct {
 	// release unhooks the syscall from the caller's context once it is terminal.
 	release func() bool
 
-	// Guarded by the kernel's mutex.
-	core       *coreEntry
-	stopRun    context.CancelCauseFunc // ends the current slice
-	snapshot   strings.Builder         // assistant text produced so far, across slices
-	produced   int                     // text deltas streamed so far: about one token each
-	toolCalls  []api.ToolCall
-	sliceStart int // produced when the current slice began
-	preempted  int
-	sawToolArg bool
-	retry      retryState // retry.go
-
 	once    sync.Once
 	done    chan struct{}
 	state   State
-	result  *llm.Result
+	result  any
 	err     error
 	timings Timings
 }
@@ -85,8 +75,9 @@ func (s *Syscall) State() State {
 	}
 }
 
-// Result returns the outcome; valid after Done is closed.
-func (s *Syscall) Result() (*llm.Result, error) { return s.result, s.err }
+// Result returns the outcome; valid after Done is closed. An LLM call's result is an
+// *llm.Result, a service's whatever its module returns.
+func (s *Syscall) Result() (any, error) { return s.result, s.err }
 
 // Timings returns the milestones; valid after Done is closed.
 func (s *Syscall) Timings() Timings { return s.timings }
@@ -95,11 +86,16 @@ func (s *Syscall) Timings() Timings { return s.timings }
 func (s *Syscall) Arrival() time.Time { return s.timings.Arrival }
 
 // Preempted is how many times the call was context-switched out.
-func (s *Syscall) Preempted() int { return s.preempted }
+func (s *Syscall) Preempted() int {
+	if s.llmState == nil {
+		return 0
+	}
+	return s.preempted
+}
 
 // Wait blocks until the syscall ends and returns its outcome. When ctx ends first the
 // syscall is cancelled, and Wait still returns only after its terminal state is set.
-func (s *Syscall) Wait(ctx context.Context) (*llm.Result, error) {
+func (s *Syscall) Wait(ctx context.Context) (any, error) {
 	select {
 	case <-s.done:
 	case <-ctx.Done():
@@ -114,7 +110,7 @@ func (s *Syscall) Wait(ctx context.Context) (*llm.Result, error) {
 //
 // charge, when set, runs once with the outcome before anyone waiting sees it, so a caller
 // that reads the token accounting after its call returns finds the call there.
-func (s *Syscall) finish(res *llm.Result, err error, now time.Time, charge func()) bool {
+func (s *Syscall) finish(res any, err error, now time.Time, charge func()) bool {
 	first := false
 	s.once.Do(func() {
 		first = true
@@ -144,4 +140,20 @@ func (s *Syscall) finish(res *llm.Result, err error, now time.Time, charge func(
 		close(s.done)
 	})
 	return first
+}
+
+// llmState is what an LLM syscall carries across its slices. Guarded by the kernel's
+// mutex, except req and emit, which are fixed at submission.
+type llmState struct {
+	req  *llm.Request
+	emit func(llm.Delta)
+
+	core       *coreEntry
+	stopRun    context.CancelCauseFunc // ends the current slice
+	snapshot   strings.Builder         // assistant text produced so far, across slices
+	produced   int                     // text deltas streamed so far: about one token each
+	sliceStart int                     // produced when the current slice began
+	preempted  int
+	sawToolArg bool
+	retry      retryState // retry.go
 }

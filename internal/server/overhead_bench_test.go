@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/internal/kernel"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
 	"github.com/aios-go/aios/internal/llm/openai"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // BenchmarkKernelOverhead measures the latency the kernel adds to an LLM call: the same

@@ -5,8 +5,8 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
 	"github.com/aios-go/aios/internal/llm/openai"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 )
 
 // Calls through either API are charged to their agent and session, and the admin route

@@ -2,12 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/sched"
 )
 
 func (s *Server) routesAIOS() {
@@ -45,21 +47,78 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	switch q.QueryType {
 	case api.QueryLLM:
 		s.queryLLM(w, r, &q)
+	case api.QueryStorage:
+		s.queryStorage(w, r, &q)
 	case api.QueryMemory:
-		msg := "the memory module is not enabled in this kernel"
-		writeJSON(w, http.StatusOK, api.QueryResponse{
-			Response: api.MemoryResponse{ResponseClass: api.QueryMemory, Error: &msg},
-		}.Empty())
-	case api.QueryStorage, api.QueryTool:
-		msg := "the " + q.QueryType + " module is not enabled in this kernel"
-		writeJSON(w, http.StatusOK, api.QueryResponse{Response: api.ModuleResponse{
-			ResponseClass: q.QueryType, Error: &msg, StatusCode: api.PolicyNotEnabled.HTTPStatus(),
-		}}.Empty())
+		s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Memory, Op: operationType(q.QueryData)}, memoryAnswer)
+	case api.QueryTool:
+		s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Tool, Op: "call"}, moduleAnswer(api.QueryTool))
 	case "":
 		writeError(w, api.Errorf(api.CallerBadRequest, "query_type is required: one of llm, tool, storage, memory"))
 	default:
 		writeError(w, api.Errorf(api.CallerBadRequest, "unknown query_type %q: expected llm, tool, storage or memory", q.QueryType))
 	}
+}
+
+// syscall is the one way every /query type reaches the kernel: the call runs through
+// its module's queue, and render turns its outcome into the module's AIOS response
+// shape. A module that is not enabled answers in that shape too, with status_code 501;
+// a call the kernel refused before it became a syscall is the caller's fault (HTTP 4xx).
+func (s *Server) syscall(w http.ResponseWriter, r *http.Request, call kernel.Call, render func(res any, err error) any) {
+	res, sc, err := s.k.Do(r.Context(), call)
+	if sc == nil {
+		if api.KindOf(err) == api.PolicyNotEnabled {
+			writeJSON(w, http.StatusOK, api.QueryResponse{Response: render(nil, err)}.Empty())
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withTimings(render(res, err), sc))
+}
+
+// moduleAnswer renders storage and tool outcomes as AIOS's StorageResponse/ToolResponse:
+// the result's text in response_message.
+func moduleAnswer(class string) func(res any, err error) any {
+	return func(res any, err error) any {
+		out := api.ModuleResponse{ResponseClass: class}
+		if err != nil {
+			msg := errorMessage(err)
+			out.Error, out.StatusCode, out.Kind = &msg, api.KindOf(err).HTTPStatus(), api.KindOf(err)
+			return out
+		}
+		msg := fmt.Sprint(res)
+		if m, ok := res.(interface{ Message() string }); ok {
+			msg = m.Message()
+		}
+		out.ResponseMessage, out.Finished, out.StatusCode = &msg, true, http.StatusOK
+		return out
+	}
+}
+
+// memoryAnswer renders memory outcomes as AIOS's MemoryResponse.
+func memoryAnswer(res any, err error) any {
+	out := api.MemoryResponse{ResponseClass: api.QueryMemory}
+	if err != nil {
+		msg := errorMessage(err)
+		out.Error, out.StatusCode = &msg, api.KindOf(err).HTTPStatus()
+		return out
+	}
+	if m, ok := res.(*api.MemoryResponse); ok {
+		out = *m
+		out.ResponseClass = api.QueryMemory
+	}
+	out.Success, out.StatusCode = true, http.StatusOK
+	return out
+}
+
+// operationType reads query_data.operation_type, leaving the rest to the module.
+func operationType(data json.RawMessage) string {
+	var op struct {
+		OperationType string `json:"operation_type"`
+	}
+	_ = json.Unmarshal(data, &op)
+	return op.OperationType
 }
 
 func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRequest) {
@@ -103,7 +162,7 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 		// The action asks for tool calls as output, so the model is required to make one.
 		req.ToolChoice = json.RawMessage(`"required"`)
 	case api.ActionOperateFile:
-		msg := "action_type operate_file needs the storage module, which is not enabled in this kernel"
+		msg := "action_type operate_file is not supported by this kernel: call the storage module directly (query_type storage)"
 		writeJSON(w, http.StatusOK, api.QueryResponse{Response: api.LLMResponse{
 			ResponseClass: api.QueryLLM, Error: &msg, StatusCode: api.PolicyNotEnabled.HTTPStatus(),
 		}}.Empty())
@@ -122,30 +181,27 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 	if d.Priority != nil {
 		call.Priority = *d.Priority
 	}
-	res, sc, err := s.k.CallLLM(r.Context(), call)
-	if sc == nil {
-		// Never became a syscall: the request itself was at fault.
-		writeError(w, err)
-		return
-	}
-	out := api.LLMResponse{ResponseClass: api.QueryLLM}
-	if err != nil {
-		msg := errorMessage(err)
-		out.Error = &msg
-		out.StatusCode = api.KindOf(err).HTTPStatus()
-		out.Kind = api.KindOf(err)
-	} else {
+	s.syscall(w, r, call.Call(), func(res any, err error) any {
+		out := api.LLMResponse{ResponseClass: api.QueryLLM}
+		if err != nil {
+			msg := errorMessage(err)
+			out.Error = &msg
+			out.StatusCode = api.KindOf(err).HTTPStatus()
+			out.Kind = api.KindOf(err)
+			return out
+		}
+		r := res.(*llm.Result)
 		out.Finished = true
 		out.StatusCode = http.StatusOK
-		out.Usage = &res.Usage
-		if len(res.ToolCalls) > 0 {
-			out.ToolCalls = aiosToolCalls(res.ToolCalls, names)
+		out.Usage = &r.Usage
+		if len(r.ToolCalls) > 0 {
+			out.ToolCalls = aiosToolCalls(r.ToolCalls, names)
 		} else {
-			text := res.Text
+			text := r.Text
 			out.ResponseMessage = &text
 		}
-	}
-	writeJSON(w, http.StatusOK, withTimings(out, sc))
+		return out
+	})
 }
 
 // pickModel chooses the first requested model the kernel serves, or the default.
@@ -181,4 +237,14 @@ func withTimings(resp any, sc *kernel.Syscall) api.QueryResponse {
 		WaitingTimes:    []float64{t.Waiting.Seconds()},
 		TurnaroundTimes: []float64{t.Turnaround.Seconds()},
 	}
+}
+
+func (s *Server) queryStorage(w http.ResponseWriter, r *http.Request, q *api.QueryRequest) {
+	var d api.StorageQuery
+	if err := decodeJSON(q.QueryData, &d, "query_data"); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Storage, Op: d.OperationType, Args: &d.Params},
+		moduleAnswer(api.QueryStorage))
 }

@@ -155,7 +155,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		writeOpenAIError(w, err)
 		return
 	}
-	res, err := sc.Wait(r.Context())
+	out, err := sc.Wait(r.Context())
 	if err != nil {
 		if !sse.Started() {
 			writeOpenAIError(w, err)
@@ -166,6 +166,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		sse.Event(openAIErrorBody(api.KindOf(err), errorMessage(err)))
 		return
 	}
+	res := out.(*llm.Result)
 	sse.Begin(first)
 	fr := finishReason(res)
 	sse.Event(chunk(id, created, model, api.Delta{}, &fr))

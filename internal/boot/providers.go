@@ -1,7 +1,8 @@
-package kernel
+package boot
 
 import (
 	"fmt"
+	"github.com/aios-go/aios/internal/kernel"
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
@@ -48,9 +49,9 @@ func limited(c llm.Core, m config.Model) (llm.Core, error) {
 }
 
 // resilience is the entry's retry and breaker policy, defaults filled in.
-func resilience(m config.Model) Resilience {
-	return Resilience{
-		Retry:   RetryPolicy{MaxRetries: m.Retries(), Backoff: m.RetryBackoff, MaxBackoff: m.RetryBackoffMax},
-		Breaker: BreakerPolicy{Threshold: m.Breaker(), Cooldown: m.BreakerCooldown, MaxCooldown: m.BreakerCooldownMax},
+func resilience(m config.Model) kernel.Resilience {
+	return kernel.Resilience{
+		Retry:   kernel.RetryPolicy{MaxRetries: m.Retries(), Backoff: m.RetryBackoff, MaxBackoff: m.RetryBackoffMax},
+		Breaker: kernel.BreakerPolicy{Threshold: m.Breaker(), Cooldown: m.BreakerCooldown, MaxCooldown: m.BreakerCooldownMax},
 	}
 }

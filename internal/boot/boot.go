@@ -1,4 +1,7 @@
-package kernel
+// Package boot builds a kernel from configuration: its LLM cores and backends and its
+// service modules. It is the one place that knows them all, so the kernel imports no
+// backend and no manager.
+package boot
 
 import (
 	"fmt"
@@ -6,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aios-go/aios/internal/config"
+	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/enginemetrics"
 	"github.com/aios-go/aios/internal/llm/sim"
@@ -20,8 +24,8 @@ var openAICompatible = map[string]bool{
 }
 
 // Build constructs a kernel from configuration.
-func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
-	var cores []CoreConfig
+func Build(cfg config.Config, log *slog.Logger) (*kernel.Kernel, error) {
+	var cores []kernel.CoreConfig
 	for i, m := range cfg.LLMs.Models {
 		for r := 0; r < m.Cores; r++ {
 			c, err := buildCore(m)
@@ -34,7 +38,7 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 				}
 				return nil, fmt.Errorf("llms.models[%d] (%s, backend %q): %w", i, m.Name, m.Backend, err)
 			}
-			cores = append(cores, CoreConfig{
+			cores = append(cores, kernel.CoreConfig{
 				Model: m.Name, Backend: m.Backend, Hostname: m.Hostname, Core: c,
 				Capacity:   llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
 				Resilience: resilience(m),
@@ -46,7 +50,7 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 			}
 		}
 	}
-	opts := Options{
+	opts := kernel.Options{
 		Policy:     cfg.Scheduler.Policy,
 		TimeSlice:  cfg.Scheduler.TimeSlice,
 		Timeout:    cfg.Scheduler.SyscallTimeout,
@@ -65,7 +69,7 @@ func Build(cfg config.Config, log *slog.Logger) (*Kernel, error) {
 	if ws := cfg.Scheduler.WorkingSet; ws.Enabled {
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle}
 	}
-	k, err := New(opts, cores)
+	k, err := kernel.New(opts, cores)
 	if err != nil {
 		// The cores were started for a kernel that will not run: stop them.
 		for _, c := range cores {

@@ -1,4 +1,4 @@
-package kernel
+package boot
 
 import (
 	"github.com/aios-go/aios/internal/config"

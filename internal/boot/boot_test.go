@@ -1,0 +1,102 @@
+package boot
+
+import (
+	"context"
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/testfakes/fakeanthropic"
+	"github.com/aios-go/aios/internal/testfakes/fakegemini"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
+	"github.com/aios-go/aios/internal/testleak"
+	"go.uber.org/goleak"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aios-go/aios/internal/config"
+	"github.com/aios-go/aios/internal/llm"
+)
+
+func TestBuildAppliesSchedulerConfig(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Cores: 2, Speed: 100}}
+	cfg.Scheduler.Policy = "plas"
+	cfg.Scheduler.Routing = "cache-aware"
+	cfg.Scheduler.WorkingSet.Enabled = true
+	cfg.Scheduler.PLAS.Queues = 3
+	k, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Shutdown(context.Background())
+	if k.Policy() != "plas" || len(k.Status().LLMCores) != 2 {
+		t.Fatalf("policy %q, cores %d", k.Policy(), len(k.Status().LLMCores))
+	}
+	res, _, err := k.CallLLM(context.Background(), kernel.LLMCall{Agent: "a", Program: "p", Request: userReq("hello")})
+	if err != nil || res.Text == "" {
+		t.Fatalf("%v %+v", err, res)
+	}
+
+	cfg.Scheduler.Routing = "random"
+	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), "routing") {
+		t.Fatalf("unknown routing: %v", err)
+	}
+	cfg.Scheduler.Routing = ""
+	cfg.Scheduler.PLAS.QuantumRatio = 0.5
+	if _, err := Build(cfg, nil); err == nil {
+		t.Fatal("a quantum ratio below 1 was accepted")
+	}
+}
+
+func userReq(s string) llm.Request {
+	return llm.Request{Messages: []api.Message{{Role: "user", Content: api.Content(s)}}, MaxTokens: 8}
+}
+
+// Build wires the Anthropic and Gemini backends with their limits and retries: a call
+// through each reaches its fake provider, and a rate-limited one is retried.
+func TestBuildProviderBackends(t *testing.T) {
+	ant := fakeanthropic.New(fakeanthropic.Options{Model: "claude-test", APIKey: "ak"})
+	t.Cleanup(ant.Close)
+	gem := fakegemini.New(fakegemini.Options{Model: "gemini-test", APIKey: "gk"})
+	t.Cleanup(gem.Close)
+	retries, none := 2, 0
+	cfg := config.Defaults()
+	cfg.LLMs.Models = []config.Model{
+		{Name: "claude", UpstreamModel: "claude-test", Backend: "anthropic", Hostname: ant.URL(), APIKey: "ak", Cores: 1,
+			TPM: 100_000, RPM: 600, MaxRetries: &retries, RetryBackoff: time.Millisecond},
+		{Name: "gemini", UpstreamModel: "gemini-test", Backend: "gemini", Hostname: gem.URL(), APIKey: "gk", Cores: 2,
+			MaxRetries: &none},
+	}
+	k, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		k.Shutdown(ctx)
+	})
+	ant.InjectFault(fakegenFault429())
+	for _, model := range []string{"claude", "gemini"} {
+		res, _, err := k.CallLLM(t.Context(), kernel.LLMCall{Agent: "a", Request: llm.Request{Model: model, Messages: []api.Message{{Role: "user", Content: "hello"}}, MaxTokens: 5}})
+		if err != nil || len(strings.Fields(res.Text)) != 5 || res.FinishReason != "length" {
+			t.Fatalf("%s: %+v %v", model, res, err)
+		}
+	}
+	if ant.Requests() != 2 || gem.Requests() != 1 {
+		t.Fatalf("requests: anthropic %d gemini %d", ant.Requests(), gem.Requests())
+	}
+	d := k.Discover(t.Context())
+	if d.Cores[0].Models[0].ID != "claude-test" || d.Cores[1].Models[0].ID != "gemini-test" {
+		t.Fatalf("discovered %+v", d)
+	}
+	if _, err := Build(config.Config{LLMs: config.LLMs{Models: []config.Model{{Name: "g", Backend: "gemini", Cores: 1, Resume: &[]bool{true}[0]}}}}, nil); err == nil {
+		t.Fatal("gemini with resume: true was accepted")
+	}
+}
+
+func fakegenFault429() fakegen.Fault {
+	return fakegen.Fault{Kind: fakegen.RateLimited, RetryAfter: time.Second}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
