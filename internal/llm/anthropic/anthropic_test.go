@@ -14,9 +14,9 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
-	"github.com/aios-go/aios/internal/llm/fakeanthropic"
-	"github.com/aios-go/aios/internal/llm/fakegen"
 	"github.com/aios-go/aios/internal/llm/upstream"
+	"github.com/aios-go/aios/internal/testfakes/fakeanthropic"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
 	"go.uber.org/goleak"
 )
 

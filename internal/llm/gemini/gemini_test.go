@@ -14,9 +14,9 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
-	"github.com/aios-go/aios/internal/llm/fakegemini"
-	"github.com/aios-go/aios/internal/llm/fakegen"
 	"github.com/aios-go/aios/internal/llm/upstream"
+	"github.com/aios-go/aios/internal/testfakes/fakegemini"
+	"github.com/aios-go/aios/internal/testfakes/fakegen"
 	"github.com/aios-go/aios/internal/testleak"
 	"go.uber.org/goleak"
 )

@@ -14,8 +14,8 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
-	"github.com/aios-go/aios/internal/llm/fakeopenai"
 	"github.com/aios-go/aios/internal/llm/upstream"
+	"github.com/aios-go/aios/internal/testfakes/fakeopenai"
 	"go.uber.org/goleak"
 )
 
