@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Storage operation types of AIOS's storage syscalls.
@@ -109,4 +110,73 @@ func (s *Strings) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// StorageFile is a file or folder in /v1/storage replies.
+type StorageFile struct {
+	Path     string    `json:"path"`
+	Dir      bool      `json:"dir,omitempty"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+	Version  int       `json:"version,omitempty"`
+	SHA256   string    `json:"sha256,omitempty"`
+}
+
+// StorageVersion is one entry of a file's history.
+type StorageVersion struct {
+	N      int       `json:"n"`
+	Time   time.Time `json:"time"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"`
+	Change string    `json:"change"`
+}
+
+// StorageHit is one retrieved file.
+type StorageHit struct {
+	Path    string  `json:"path"`
+	Score   float64 `json:"score"`
+	Snippet string  `json:"snippet"`
+}
+
+// StorageLink is a share link: GET URL (the kernel's /shared/{token}) reads the file
+// until Expires or until the link is revoked with DELETE /v1/storage/shares/{token}.
+type StorageLink struct {
+	Token   string    `json:"token"`
+	URL     string    `json:"url"`
+	Path    string    `json:"path"`
+	Expires time.Time `json:"expires"`
+}
+
+// StorageListing is GET /v1/storage/list/{path}.
+type StorageListing struct {
+	Files []StorageFile `json:"files"`
+}
+
+// StorageHistory is GET /v1/storage/versions/{path}.
+type StorageHistory struct {
+	Versions []StorageVersion `json:"versions"`
+}
+
+// StorageResults is POST /v1/storage/retrieve.
+type StorageResults struct {
+	Hits []StorageHit `json:"hits"`
+}
+
+// StorageRetrieveRequest is the body of POST /v1/storage/retrieve.
+type StorageRetrieveRequest struct {
+	QueryText string   `json:"query_text"`
+	K         int      `json:"k,omitempty"`
+	Keywords  []string `json:"keywords,omitempty"`
+}
+
+// StorageRollbackRequest is the body of POST /v1/storage/rollback/{path}: n versions
+// back, or the version current at an ISO 8601 time; empty means the previous version.
+type StorageRollbackRequest struct {
+	N    int    `json:"n,omitempty"`
+	Time string `json:"time,omitempty"`
+}
+
+// StorageShareRequest is the body of POST /v1/storage/shares/{path}.
+type StorageShareRequest struct {
+	ExpiresIn int `json:"expires_in,omitempty"` // seconds; 0 means a day
 }

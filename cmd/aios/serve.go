@@ -75,11 +75,16 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	k, err := boot.Build(cfg, log)
+	sys, err := boot.Build(cfg, log)
 	if err != nil {
 		return err
 	}
-	srv := server.New(k, server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log})
+	k := sys.Kernel
+	opts := server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log}
+	if sys.Storage != nil {
+		opts.Shared = sys.Storage
+	}
+	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		_ = k.Shutdown(context.Background())

@@ -15,6 +15,7 @@ import (
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 	"github.com/aios-go/aios/internal/sched"
+	"github.com/aios-go/aios/internal/storage"
 )
 
 // openAICompatible are AIOS backend names served through the OpenAI-compatible client.
@@ -23,8 +24,19 @@ var openAICompatible = map[string]bool{
 	"llamacpp": true, "llama.cpp": true, "lmstudio": true,
 }
 
-// Build constructs a kernel from configuration.
-func Build(cfg config.Config, log *slog.Logger) (*kernel.Kernel, error) {
+// System is a built kernel and the handles of its modules that the server serves
+// beside syscalls.
+type System struct {
+	Kernel *kernel.Kernel
+	// Storage is nil when the storage module is disabled.
+	Storage *storage.Manager
+}
+
+// Build constructs a kernel and its modules from configuration.
+func Build(cfg config.Config, log *slog.Logger) (*System, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var cores []kernel.CoreConfig
 	for i, m := range cfg.LLMs.Models {
 		for r := 0; r < m.Cores; r++ {
@@ -69,15 +81,38 @@ func Build(cfg config.Config, log *slog.Logger) (*kernel.Kernel, error) {
 	if ws := cfg.Scheduler.WorkingSet; ws.Enabled {
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle}
 	}
-	k, err := kernel.New(opts, cores)
-	if err != nil {
-		// The cores were started for a kernel that will not run: stop them.
+	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
+	for name, mc := range cfg.Scheduler.Modules {
+		m, _ := sched.ParseModule(name) // config checked the names
+		opts.Modules[m] = kernel.ModuleOptions{Policy: mc.Policy, Concurrency: mc.Concurrency}
+	}
+	sys := &System{}
+	// stop undoes what was started for a kernel that will not run.
+	stop := func() {
 		for _, c := range cores {
 			_ = c.Core.Close()
 		}
+		if sys.Storage != nil {
+			_ = sys.Storage.Close()
+		}
+	}
+	opts.Services = make(map[sched.Module]kernel.Service)
+	if !cfg.Storage.Disabled {
+		m, err := openStorage(cfg, log)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		sys.Storage = m
+		opts.Services[sched.Storage] = storageService{m}
+	}
+	k, err := kernel.New(opts, cores)
+	if err != nil {
+		stop()
 		return nil, err
 	}
-	return k, nil
+	sys.Kernel = k
+	return sys, nil
 }
 
 func buildCore(m config.Model) (llm.Core, error) {

@@ -19,15 +19,17 @@ import (
 
 func TestBuildAppliesSchedulerConfig(t *testing.T) {
 	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
 	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Cores: 2, Speed: 100}}
 	cfg.Scheduler.Policy = "plas"
 	cfg.Scheduler.Routing = "cache-aware"
 	cfg.Scheduler.WorkingSet.Enabled = true
 	cfg.Scheduler.PLAS.Queues = 3
-	k, err := Build(cfg, nil)
+	sys, err := Build(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := sys.Kernel
 	defer k.Shutdown(context.Background())
 	if k.Policy() != "plas" || len(k.Status().LLMCores) != 2 {
 		t.Fatalf("policy %q, cores %d", k.Policy(), len(k.Status().LLMCores))
@@ -61,16 +63,18 @@ func TestBuildProviderBackends(t *testing.T) {
 	t.Cleanup(gem.Close)
 	retries, none := 2, 0
 	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
 	cfg.LLMs.Models = []config.Model{
 		{Name: "claude", UpstreamModel: "claude-test", Backend: "anthropic", Hostname: ant.URL(), APIKey: "ak", Cores: 1,
 			TPM: 100_000, RPM: 600, MaxRetries: &retries, RetryBackoff: time.Millisecond},
 		{Name: "gemini", UpstreamModel: "gemini-test", Backend: "gemini", Hostname: gem.URL(), APIKey: "gk", Cores: 2,
 			MaxRetries: &none},
 	}
-	k, err := Build(cfg, nil)
+	sys, err := Build(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := sys.Kernel
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

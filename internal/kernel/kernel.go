@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -443,6 +444,13 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	k.stopBackground()
 	for _, e := range k.cores {
 		_ = e.cfg.Core.Close()
+	}
+	for _, m := range k.modules {
+		if sm, ok := m.(*serviceModule); ok {
+			if c, ok := sm.svc.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
 	}
 	return err
 }

@@ -246,5 +246,5 @@ func (s *Server) queryStorage(w http.ResponseWriter, r *http.Request, q *api.Que
 		return
 	}
 	s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Storage, Op: d.OperationType, Args: &d.Params},
-		moduleAnswer(api.QueryStorage))
+		storageAnswer(r))
 }

@@ -19,6 +19,8 @@ type Options struct {
 	MaxBodyBytes int64
 	Version      string
 	Logger       *slog.Logger
+	// Shared serves GET /shared/{token}: the storage module's share links.
+	Shared SharedFiles
 }
 
 // Server serves the kernel over HTTP.
@@ -42,6 +44,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesAIOS()
 	s.routesOpenAI()
 	s.routesAdmin()
+	s.routesStorage()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
