@@ -70,7 +70,9 @@ type Setup struct {
 	MaxBypass int              // kernel: calls that may pass one waiting for room
 	WS        sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
 	Routing   sched.Routing    // kernel arms with several cores
-	Retry     Retry
+	// Retry is how direct agents retry refused calls (--retries). Agents calling the
+	// kernel always use DefaultRetry, so the flag changes the baseline alone.
+	Retry Retry
 }
 
 // Retry is how an agent calling an engine directly retries a failed call, as agent
@@ -83,6 +85,14 @@ type Retry struct {
 
 // DefaultRetry mirrors common client defaults (the OpenAI SDKs back off from 0.5 s to 8 s).
 var DefaultRetry = Retry{Base: 500 * time.Millisecond, Max: 8 * time.Second, Attempts: 8}
+
+// agentRetry is how agents of arm retry a refused call.
+func agentRetry(s Setup, arm Arm) Retry {
+	if arm.Kernel {
+		return DefaultRetry
+	}
+	return s.Retry
+}
 
 func (r Retry) delay(attempt int) time.Duration {
 	d := r.Base << min(attempt, 20)

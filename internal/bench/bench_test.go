@@ -3,13 +3,16 @@ package bench
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/bench/workload"
+	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/testleak"
 )
@@ -204,5 +207,56 @@ func mustArms(t *testing.T, s string) []Arm {
 func TestParseArmSuffixes(t *testing.T) {
 	if a, err := ParseArm("kernel:fifo+ws+ttl"); err != nil || !a.WS || !a.TTL || a.Policy != "fifo" {
 		t.Fatalf("%+v %v", a, err)
+	}
+}
+
+// Every word of a live prompt is one token to the engine's tokenizer, so live prompts
+// are as long as the workload says.
+func TestWordsAreOneTokenEach(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 500} {
+		if got := sim.CountTokens(words(hashKey("k", strconv.Itoa(n)), n)); got != n {
+			t.Errorf("words(%d) is %d tokens", n, got)
+		}
+	}
+}
+
+// --retries is the direct agents' setting; agents calling the kernel keep the default.
+func TestRetriesApplyToDirectAgentsOnly(t *testing.T) {
+	s := Setup{Retry: Retry{Base: time.Millisecond, Max: time.Millisecond, Attempts: 100000}}
+	if r := agentRetry(s, Arm{Name: "direct"}); r.Attempts != 100000 {
+		t.Fatalf("direct: %+v", r)
+	}
+	if r := agentRetry(s, Arm{Name: "kernel:fifo", Kernel: true, Policy: "fifo"}); r != DefaultRetry {
+		t.Fatalf("kernel: %+v", r)
+	}
+}
+
+// A live +ttl arm passes the kernel's retention hint to the engines; without +ttl no
+// prefix is pinned. Calls a tool step follows come back as calls of that tool.
+func TestLiveTTLReachesTheEngine(t *testing.T) {
+	ps := programs(t, "react", 2, 4)
+	for _, name := range []string{"kernel:fifo", "kernel:fifo+ttl"} {
+		arm := mustArms(t, name)[0]
+		res, err := RunLive(context.Background(), Setup{Profile: "llama3-8b-h100"}, arm, ps, 2, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Programs {
+			if p.Failed {
+				t.Fatalf("%s: %+v", name, p)
+			}
+		}
+		if pinned := res.Engine.Pins > 0; pinned != arm.TTL {
+			t.Fatalf("%s: %d pins", name, res.Engine.Pins)
+		}
+	}
+}
+
+// The kernel's size estimate of a live prompt matches what the engine counts.
+func TestLivePromptEstimate(t *testing.T) {
+	text := words(hashKey("x"), 1000)
+	est := llm.EstimateTokens([]api.Message{{Role: "user", Content: api.Content(text)}}, nil)
+	if got := sim.CountTokens(text); est < got || est > got+10 {
+		t.Fatalf("estimate %d tokens, engine counts %d", est, got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,7 +129,8 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 	}
 	var cores []kernel.CoreConfig
 	for _, u := range urls {
-		c, err := openai.New(openai.Config{Name: liveModel, BaseURL: u, Resume: true,
+		// The simulator takes the kv_ttl_ms hint, so +ttl arms pass it on.
+		c, err := openai.New(openai.Config{Name: liveModel, BaseURL: u, Resume: true, Retention: arm.TTL,
 			MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize})
 		if err != nil {
 			return "", nil, err
@@ -136,7 +138,7 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c})
 	}
 	opts := kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice, MaxBypass: setup.MaxBypass,
-		Routing: sched.RoutingConfig{Mode: setup.Routing}}
+		Routing: sched.RoutingConfig{Mode: setup.Routing}, Retention: arm.TTL}
 	if arm.WS {
 		ws := setup.WS
 		opts.WorkingSet = &ws
@@ -197,6 +199,10 @@ func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent str
 		}
 		return system
 	}
+	// A program that uses tools offers all of them on every call, as agents do: the
+	// engine's template puts the tools right after the system prompt, so a list that
+	// changed from call to call would break the cached prefix.
+	tools := programTools(p)
 	done := make([]chan struct{}, len(p.Steps))
 	for i := range done {
 		done[i] = make(chan struct{})
@@ -229,10 +235,19 @@ func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent str
 			}
 			mu.Lock()
 			prev := base(i)
-			in := append(prev[:len(prev):len(prev)], api.Message{Role: "user",
-				Content: api.Content(words(hashKey("input", strconv.Itoa(p.ID), strconv.Itoa(i)), s.Input))})
+			in := append(prev[:len(prev):len(prev)], inputMessage(prev,
+				words(hashKey("input", strconv.Itoa(p.ID), strconv.Itoa(i)), s.Input)))
 			mu.Unlock()
-			text, m := l.call(ctx, p, agent, in, max(s.Output, 1))
+			// A call a tool step follows ends in a call of that tool; the others answer in
+			// text. Either way it generates exactly its output tokens (ignore_eos).
+			choice := json.RawMessage(`"none"`)
+			if tool, ok := nextTool(p, i); ok {
+				choice, _ = json.Marshal(map[string]any{"type": "function", "function": map[string]string{"name": tool}})
+			}
+			if len(tools) == 0 {
+				choice = nil
+			}
+			reply, m := l.call(ctx, p, agent, in, tools, choice, max(s.Output, 1))
 			mu.Lock()
 			defer mu.Unlock()
 			out.Queued += m.Queued
@@ -241,7 +256,7 @@ func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent str
 				failed = true
 				return
 			}
-			msgs[i] = append(in, api.Message{Role: "assistant", Content: api.Content(text)})
+			msgs[i] = append(in, reply)
 		}()
 	}
 	wg.Wait()
@@ -257,33 +272,73 @@ func (l *liveRun) runProgram(ctx context.Context, p *workload.Program, agent str
 	return out
 }
 
+// programTools are function tools named after the tools a program's steps use, sorted.
+func programTools(p *workload.Program) []api.Tool {
+	seen := map[string]bool{}
+	var names []string
+	for _, s := range p.Steps {
+		if s.Kind == workload.Tool && !seen[s.Tool] {
+			seen[s.Tool] = true
+			names = append(names, s.Tool)
+		}
+	}
+	sort.Strings(names)
+	out := make([]api.Tool, len(names))
+	for i, n := range names {
+		out[i] = api.Tool{Type: "function", Function: api.FunctionDef{Name: n, Parameters: json.RawMessage(`{"type":"object","properties":{"input":{"type":"string"}}}`)}}
+	}
+	return out
+}
+
+// nextTool names the tool step that continues from LLM step i, if one does.
+func nextTool(p *workload.Program, i int) (string, bool) {
+	for _, s := range p.Steps {
+		if s.Kind == workload.Tool && s.Parent == i {
+			return s.Tool, true
+		}
+	}
+	return "", false
+}
+
+// inputMessage is a step's new input after the conversation prev: the tool's result when
+// prev ends in a tool call, else a user message.
+func inputMessage(prev []api.Message, text string) api.Message {
+	if n := len(prev); n > 0 && len(prev[n-1].ToolCalls) > 0 {
+		return api.Message{Role: "tool", ToolCallID: prev[n-1].ToolCalls[0].ID, Content: api.Content(text)}
+	}
+	return api.Message{Role: "user", Content: api.Content(text)}
+}
+
 func session(agent string, prog int) string { return agent + "-" + strconv.Itoa(prog) }
 
-// call makes one LLM call, streaming, retrying refusals with backoff as agent frameworks do.
-func (l *liveRun) call(ctx context.Context, p *workload.Program, agent string, msgs []api.Message, output int) (string, metrics.Call) {
+// call makes one LLM call, streaming, retrying refusals with backoff as agent frameworks
+// do, and returns the assistant's message.
+func (l *liveRun) call(ctx context.Context, p *workload.Program, agent string, msgs []api.Message, tools []api.Tool, choice json.RawMessage, output int) (api.Message, metrics.Call) {
 	m := metrics.Call{Program: p.ID, Agent: agent}
 	body, _ := json.Marshal(api.ChatCompletionRequest{Model: liveModel, Messages: msgs, MaxTokens: &output,
+		Tools: tools, ToolChoice: choice,
 		Stream: true, StreamOptions: &api.StreamOptions{IncludeUsage: true}, IgnoreEOS: true})
 	start := l.simNow()
+	retry := agentRetry(l.setup, l.arm)
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
 		url := l.targets[l.rr%len(l.targets)]
 		l.rr++
 		l.mu.Unlock()
-		text, retry, err := l.stream(ctx, url, agent, p.ID, body, &m, start)
+		reply, again, err := l.stream(ctx, url, agent, p.ID, body, &m, start)
 		if err == nil {
 			m.Latency = l.simNow() - start
 			l.record(m)
-			return text, m
+			return reply, m
 		}
-		if !retry || attempt+1 >= l.setup.Retry.Attempts || ctx.Err() != nil {
+		if !again || attempt+1 >= retry.Attempts || ctx.Err() != nil {
 			m.Failed = true
 			m.Latency = l.simNow() - start
 			l.record(m)
-			return "", m
+			return api.Message{}, m
 		}
 		m.Retries++
-		l.sleep(ctx, l.simNow()+l.setup.Retry.delay(attempt))
+		l.sleep(ctx, l.simNow()+retry.delay(attempt))
 	}
 }
 
@@ -294,21 +349,24 @@ func (l *liveRun) record(m metrics.Call) {
 }
 
 // stream posts one streaming request and reads it to the end.
-func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body []byte, m *metrics.Call, start time.Duration) (string, bool, error) {
+func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body []byte, m *metrics.Call, start time.Duration) (api.Message, bool, error) {
+	none := api.Message{}
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/chat/completions", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.HeaderAgent, agent)
 	req.Header.Set(api.HeaderSession, session(agent, prog))
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return "", true, err
+		return none, true, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		retry := resp.StatusCode == 429 || resp.StatusCode >= 500
-		return "", retry, fmt.Errorf("status %d", resp.StatusCode)
+		return none, retry, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	var text strings.Builder
+	var call *api.ToolCall
+	first := true
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	complete := false
@@ -326,14 +384,28 @@ func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body 
 			Error *api.OpenAIErrorDetail `json:"error"`
 		}
 		if json.Unmarshal([]byte(data), &c) != nil || c.Error != nil {
-			return "", true, fmt.Errorf("stream error: %s", data)
+			return none, true, fmt.Errorf("stream error: %s", data)
 		}
 		for _, ch := range c.Choices {
-			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
-				if text.Len() == 0 {
-					m.TTFT = l.simNow() - start
-				}
+			got := ch.Delta.Content != nil && *ch.Delta.Content != "" || len(ch.Delta.ToolCalls) > 0
+			if got && first {
+				first = false
+				m.TTFT = l.simNow() - start
+			}
+			if ch.Delta.Content != nil {
 				text.WriteString(*ch.Delta.Content)
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				if call == nil {
+					call = &api.ToolCall{Type: "function"}
+				}
+				if tc.ID != "" {
+					call.ID = tc.ID
+				}
+				if tc.Function.Name != "" {
+					call.Function.Name = tc.Function.Name
+				}
+				call.Function.Arguments += tc.Function.Arguments
 			}
 		}
 		if c.Usage != nil {
@@ -345,21 +417,32 @@ func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body 
 		}
 	}
 	if !complete {
-		return "", true, fmt.Errorf("stream ended early")
+		return none, true, fmt.Errorf("stream ended early")
 	}
-	return text.String(), false, nil
+	reply := api.Message{Role: "assistant", Content: api.Content(text.String())}
+	if call != nil {
+		reply.ToolCalls = []api.ToolCall{*call}
+	}
+	return reply, false, nil
 }
 
-// words is a deterministic text of n one-token words named by key.
+// words is a deterministic text of n one-token words named by key. Each word is three
+// letters: letters only and at most 8 bytes, which the engine's tokenizer reads as one
+// token (a word mixing letters and digits would be cut in two, doubling the prompt the
+// workload asked for), and, with its space, the 4 bytes per token the kernel's estimate
+// (llm.EstimateTokens) assumes, so admission sees the size the engine will hold.
 func words(key uint64, n int) string {
 	var sb strings.Builder
-	sb.Grow(n * 7)
+	sb.Grow(n * 4)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			sb.WriteByte(' ')
 		}
-		sb.WriteString("w")
-		sb.WriteString(strconv.FormatUint(mix(key, i)%50000, 36))
+		x := mix(key, i) % (26 * 26 * 26)
+		for j := 0; j < 3; j++ {
+			sb.WriteByte(byte('a' + x%26))
+			x /= 26
+		}
 	}
 	return sb.String()
 }

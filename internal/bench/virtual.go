@@ -368,11 +368,12 @@ func (v *vsim) toEngine(c *vcall, g *vengine) bool {
 	if err := g.e.Submit(r, v.now); err != nil {
 		c.metrics.Retries++
 		c.attempts++
-		if c.attempts >= v.setup.Retry.Attempts {
+		retry := agentRetry(v.setup, v.arm)
+		if c.attempts >= retry.Attempts {
 			v.failCall(c)
 			return false
 		}
-		v.at(v.now+v.setup.Retry.delay(c.attempts-1), func() {
+		v.at(v.now+retry.delay(c.attempts-1), func() {
 			if v.arm.Kernel {
 				v.submit(c)
 			} else {
@@ -555,6 +556,7 @@ func (v *vsim) result() (Result, error) {
 // addEngine sums one engine's counters into the result's.
 func (r *Result) addEngine(st sim.Stats) {
 	r.Engine.Preemptions += st.Preemptions
+	r.Engine.Pins += st.Pins
 	r.Engine.PrefixQueries += st.PrefixQueries
 	r.Engine.PrefixHits += st.PrefixHits
 	r.Engine.PromptTokens += st.PromptTokens

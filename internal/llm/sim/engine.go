@@ -71,6 +71,7 @@ type Stats struct {
 	NumBlocks        int
 	FreeBlocks       int // vllm mode: free-queue length (cached-but-free blocks are free)
 	PinnedBlocks     int
+	Pins             int64 // finished requests whose prefix was kept for their KV TTL
 	Preemptions      int64
 	PrefixQueries    int64 // tokens looked up in the prefix cache
 	PrefixHits       int64 // of those, tokens found
@@ -445,6 +446,7 @@ func (e *Engine) finish(r *Request, end time.Duration) {
 		e.kv.release(r.blocks[r.numCommitted:])
 		heap.Push(&e.pins, p)
 		e.pinned += len(p.blocks)
+		e.stats.Pins++
 		r.blocks = r.blocks[:0]
 		r.numComputed, r.numCommitted = 0, 0
 	} else {
