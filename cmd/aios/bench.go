@@ -72,14 +72,14 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, kernel:<policy>[+ws][+ttl]")
+	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, direct+affinity, kernel:<policy>[+ws][+ttl]")
 	f.StringVar(&o.Workload, "workload", "mixed", "react, swe, chat, lats, mixed or trace")
 	f.StringVar(&o.Trace, "trace", "", "JSONL trace file for --workload trace")
 	f.IntVar(&o.Programs, "programs", 0, "programs to run (default 200; 24 in real mode)")
 	f.IntVar(&o.Agents, "agents", 0, "closed loop: concurrent agents (default 16 when no --rate/--load)")
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: program arrivals per minute")
-	f.Float64Var(&o.Load, "load", 0, "open loop at this multiple of the direct arm's capacity (measured first)")
-	f.Float64SliceVar(&sweep, "sweep", nil, "also run every arm at these multiples of the direct arm's capacity (virtual), e.g. 0.5,0.8,1,1.2,1.5")
+	f.Float64Var(&o.Load, "load", 0, "open loop at this multiple of the baseline arm's capacity, measured first (direct; direct+affinity with several --cores)")
+	f.Float64SliceVar(&sweep, "sweep", nil, "also run every arm at these multiples of the baseline arm's capacity (virtual), e.g. 0.5,0.8,1,1.2,1.5")
 	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
 	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")

@@ -16,22 +16,29 @@ import (
 
 // Arm is one way of running the agents.
 type Arm struct {
-	Name   string // as written: direct, kernel:fifo, kernel:plas+ws
+	Name   string // as written: direct, direct+affinity, kernel:fifo, kernel:plas+ws
 	Kernel bool   // through the kernel (else agents call engines themselves)
-	Policy string // kernel's scheduling policy
-	WS     bool   // working-set admission
-	TTL    bool   // tool-aware KV retention
+	// Affinity: direct agents send every call of a session to one engine, chosen by a
+	// hash of the session (what production routers in front of vLLM do, and SAGA's
+	// baseline), instead of spreading calls round robin.
+	Affinity bool
+	Policy   string // kernel's scheduling policy
+	WS       bool   // working-set admission
+	TTL      bool   // tool-aware KV retention
 }
 
-// ParseArm reads "direct" or "kernel:<policy>[+ws][+ttl]".
+// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws][+ttl]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
-	if s == "direct" {
+	switch s {
+	case "direct":
 		return Arm{Name: s}, nil
+	case "direct+affinity":
+		return Arm{Name: s, Affinity: true}, nil
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
 	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
@@ -85,6 +92,26 @@ type Retry struct {
 
 // DefaultRetry mirrors common client defaults (the OpenAI SDKs back off from 0.5 s to 8 s).
 var DefaultRetry = Retry{Base: 500 * time.Millisecond, Max: 8 * time.Second, Attempts: 8}
+
+// Baseline is the direct arm loads and capacities are measured against: agents calling
+// the engines themselves, with session affinity when there are several engines, since
+// spreading one session's calls over engines that each cache its prefix is a baseline
+// no one runs in production.
+func Baseline(cores int) Arm {
+	if cores > 1 {
+		return Arm{Name: "direct+affinity", Affinity: true}
+	}
+	return Arm{Name: "direct"}
+}
+
+// engineFor is the engine of n a direct agent sends a call of session to: by a hash of
+// the session with affinity, else the next one round robin (rr counts the calls so far).
+func engineFor(arm Arm, session string, rr, n int) int {
+	if arm.Affinity {
+		return int(hashKey("session", session) % uint64(n))
+	}
+	return rr % n
+}
 
 // agentRetry is how agents of arm retry a refused call.
 func agentRetry(s Setup, arm Arm) Retry {

@@ -24,11 +24,11 @@ type Options struct {
 
 	Agents       int     // closed loop: concurrent agents
 	Rate         float64 // open loop: programs per minute
-	Load         float64 // open loop at Load × the direct arm's capacity
+	Load         float64 // open loop at Load × the baseline arm's capacity (Baseline)
 	FindCapacity bool
 
 	// Sweep, when set, also runs every arm open-loop at each of these multiples of the
-	// direct arm's capacity (virtual time), for throughput and latency against load.
+	// baseline arm's capacity (virtual time), for throughput and latency against load.
 	Sweep []float64
 
 	Virtual bool
@@ -51,6 +51,7 @@ type Report struct {
 	Agents         int           `json:"agents,omitempty"`
 	RatePerMin     float64       `json:"rate_per_min,omitempty"`
 	SoloP99S       float64       `json:"solo_tct_p99_s"`
+	Baseline       string        `json:"baseline"` // the direct arm loads are relative to
 	DirectCapacity *float64      `json:"direct_capacity_per_min,omitempty"`
 	Arms           []metrics.Arm `json:"arms"`
 	Sweep          []SweepPoint  `json:"sweep,omitempty"`
@@ -86,7 +87,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Workload: o.Workload, Programs: len(progs), Seed: o.Seed, Profile: o.Profile,
-		Cores: o.Cores, EngineMode: string(o.Mode), Virtual: o.Virtual}
+		Cores: o.Cores, EngineMode: string(o.Mode), Virtual: o.Virtual, Baseline: Baseline(o.Cores).Name}
 
 	units := len(o.Arms) + 1 + len(o.Sweep)
 	done := 0
@@ -103,8 +104,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.SoloP99S = metrics.Percentile(seconds(solo), 0.99)
 	step()
 
+	base := Baseline(o.Cores)
 	if o.FindCapacity || o.Load > 0 || len(o.Sweep) > 0 {
-		c, err := Capacity(o.Setup, Arm{Name: "direct"}, progs, solo, o.Seed)
+		c, err := Capacity(o.Setup, base, progs, solo, o.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
 		if o.FindCapacity {
 			c := 0.0
-			if arm.Name == "direct" && rep.DirectCapacity != nil {
+			if arm.Name == base.Name && rep.DirectCapacity != nil {
 				c = *rep.DirectCapacity
 			} else if c, err = Capacity(o.Setup, arm, progs, solo, o.Seed); err != nil {
 				return nil, err

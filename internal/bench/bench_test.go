@@ -260,3 +260,54 @@ func TestLivePromptEstimate(t *testing.T) {
 		t.Fatalf("estimate %d tokens, engine counts %d", est, got)
 	}
 }
+
+// direct+affinity sends all of a session's calls to one engine and spreads sessions;
+// plain direct spreads calls. It is the baseline once there are several engines.
+func TestDirectAffinity(t *testing.T) {
+	a := mustArms(t, "direct+affinity")[0]
+	if !a.Affinity || a.Kernel {
+		t.Fatalf("%+v", a)
+	}
+	seen := map[int]bool{}
+	for s := 0; s < 32; s++ {
+		e := engineFor(a, strconv.Itoa(s), 0, 4)
+		for rr := 1; rr < 5; rr++ {
+			if engineFor(a, strconv.Itoa(s), rr, 4) != e {
+				t.Fatalf("session %d moved engines", s)
+			}
+		}
+		seen[e] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("32 sessions used engines %v", seen)
+	}
+	if engineFor(Arm{Name: "direct"}, "x", 5, 4) != 1 {
+		t.Fatal("direct is not round robin")
+	}
+	if Baseline(1).Name != "direct" || Baseline(4).Name != "direct+affinity" {
+		t.Fatal("baseline")
+	}
+	// On 4 engines, affinity keeps every program's prefix on its engine.
+	ps := programs(t, "react", 16, 3)
+	setup := Setup{Cores: 4}
+	rr, err := RunVirtual(setup, Arm{Name: "direct"}, ps, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aff, err := RunVirtual(setup, a, ps, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hit(aff) <= hit(rr) {
+		t.Fatalf("hit rate with affinity %.3f, round robin %.3f", hit(aff), hit(rr))
+	}
+}
+
+func hit(r Result) float64 {
+	c, p := 0, 0
+	for _, x := range r.Calls {
+		c += x.CachedTokens
+		p += x.PromptTokens
+	}
+	return float64(c) / float64(p)
+}

@@ -322,7 +322,7 @@ func (l *liveRun) call(ctx context.Context, p *workload.Program, agent string, m
 	retry := agentRetry(l.setup, l.arm)
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
-		url := l.targets[l.rr%len(l.targets)]
+		url := l.targets[engineFor(l.arm, session(agent, p.ID), l.rr, len(l.targets))]
 		l.rr++
 		l.mu.Unlock()
 		reply, again, err := l.stream(ctx, url, agent, p.ID, body, &m, start)

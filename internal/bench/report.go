@@ -25,7 +25,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		r.Workload, r.Programs, r.Seed, r.Cores, r.Profile, r.EngineMode, load, mode)
 	fmt.Fprintf(w, "solo p99 task completion: %.1fs", r.SoloP99S)
 	if r.DirectCapacity != nil {
-		fmt.Fprintf(w, "; direct arm capacity: %.1f programs/min", *r.DirectCapacity)
+		fmt.Fprintf(w, "; %s arm capacity: %.1f programs/min", r.Baseline, *r.DirectCapacity)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

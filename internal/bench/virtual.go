@@ -355,7 +355,7 @@ func (v *vsim) submit(c *vcall) {
 		v.dispatch()
 		return
 	}
-	g := v.engines[v.rr%len(v.engines)]
+	g := v.engines[engineFor(v.arm, strconv.Itoa(c.prog.p.ID), v.rr, len(v.engines))]
 	v.rr++
 	v.toEngine(c, g)
 }
