@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,6 +150,77 @@ func TestGoSDK(t *testing.T) {
 		// The kernel must have let go of the call: a new one is served normally.
 		if _, err := c.LLMChat(ctx, msgs, sdk.LLMOptions{MaxNewTokens: new(4)}); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("storage", func(t *testing.T) {
+		if err := c.Mount(ctx, "work"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreateDir(ctx, "docs"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreateFile(ctx, "docs/todo.txt"); err != nil {
+			t.Fatal(err)
+		}
+		for _, content := range []string{"water the plants", "feed the cat"} {
+			if err := c.WriteFile(ctx, "docs/todo.txt", content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Rollback(ctx, "docs/todo.txt", 1); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.ReadFile(ctx, "docs/todo.txt"); err != nil || got != "water the plants" {
+			t.Fatalf("ReadFile = %q, %v", got, err)
+		}
+		vs, err := c.Versions(ctx, "docs/todo.txt")
+		if err != nil || len(vs) != 4 || vs[0].Change != "rollback" {
+			t.Fatalf("Versions = %+v, %v", vs, err)
+		}
+		v, err := c.Upload(ctx, "docs/big.bin", strings.NewReader(strings.Repeat("0123456789", 100_000)))
+		if err != nil || v.Size != 1_000_000 {
+			t.Fatalf("Upload = %+v, %v", v, err)
+		}
+		rc, err := c.Download(ctx, "docs/big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, rc)
+		rc.Close()
+		if n != 1_000_000 {
+			t.Fatalf("downloaded %d bytes", n)
+		}
+		hits, err := c.Retrieve(ctx, "plants", 3)
+		if err != nil || len(hits) == 0 || hits[0].Path != "/docs/todo.txt" {
+			t.Fatalf("Retrieve = %+v, %v", hits, err)
+		}
+		files, err := c.List(ctx, "docs")
+		if err != nil || len(files) != 2 {
+			t.Fatalf("List = %+v, %v", files, err)
+		}
+		link, err := c.Share(ctx, "docs/todo.txt", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Get(link.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "water the plants" {
+			t.Fatalf("shared link read %q", body)
+		}
+		if err := c.Unshare(ctx, link.Token); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, "docs"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ReadFile(ctx, "docs/todo.txt")
+		var se *sdk.Error
+		if !errors.As(err, &se) || se.Status != 404 || se.Kind != api.CallerNotFound {
+			t.Fatalf("read after delete: %v", err)
 		}
 	})
 }
