@@ -4,9 +4,12 @@
 package boot
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
@@ -38,7 +41,12 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var cores []kernel.CoreConfig
+	learnErr := map[int]error{} // models whose engine was asked for its KV capacity in vain
 	for i, m := range cfg.LLMs.Models {
+		learned := 0 // KV capacity read from the engine, once for all replicas
+		if m.MaxTokensInflight <= 0 && probesCapacity(m) {
+			learned, learnErr[i] = learnKVCapacity(m)
+		}
 		for r := 0; r < m.Cores; r++ {
 			c, err := buildCore(m)
 			if err == nil {
@@ -50,9 +58,13 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 				}
 				return nil, fmt.Errorf("llms.models[%d] (%s, backend %q): %w", i, m.Name, m.Backend, err)
 			}
+			capacity := llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight}
+			if capacity.MaxTokens <= 0 {
+				capacity.MaxTokens = learned
+			}
 			cores = append(cores, kernel.CoreConfig{
 				Model: m.Name, Backend: m.Backend, Hostname: m.Hostname, Core: c,
-				Capacity:   llm.Capacity{MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight},
+				Capacity:   capacity,
 				Resilience: resilience(m),
 			})
 			if m.MetricsAdmission {
@@ -78,7 +90,20 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 			Weights: cfg.Scheduler.Fair.Weights,
 		},
 	}
-	if ws := cfg.Scheduler.WorkingSet; ws.Enabled {
+	ws := cfg.Scheduler.WorkingSet
+	unknown := unknownCapacity(cfg, cores, learnErr)
+	switch {
+	case ws.Enabled != nil && !*ws.Enabled:
+	case ws.Enabled != nil && unknown != nil:
+		// Asked for explicitly, and it cannot work: say why, at start-up.
+		for _, c := range cores {
+			_ = c.Core.Close()
+		}
+		return nil, fmt.Errorf("scheduler.working_set.enabled is true, but %w", unknown)
+	case unknown != nil:
+		log.Info("working-set admission off: a KV capacity is unknown", "reason", unknown.Error())
+	default:
+		// The best safe configuration is the default: on wherever the capacity is known.
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
@@ -133,6 +158,51 @@ func buildCore(m config.Model) (llm.Core, error) {
 		return nil, fmt.Errorf("backend is required (sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini)")
 	}
 	return nil, fmt.Errorf("unsupported backend %q: supported are sim, openai, vllm, sglang, ollama, llamacpp, lmstudio, anthropic, gemini (local huggingface models are not run in-process; serve them with vLLM or Ollama)", strings.ToLower(m.Backend))
+}
+
+// probesCapacity says whether a model's engine is asked for its KV capacity at
+// start-up: vLLM servers, and any OpenAI-compatible server whose metrics are configured.
+func probesCapacity(m config.Model) bool {
+	return openAICompatible[m.Backend] && m.Hostname != "" && (m.Backend == "vllm" || m.MetricsURL != "" || m.MetricsAdmission)
+}
+
+// learnKVCapacity reads the KV capacity of m's engine from its /metrics (vLLM's
+// vllm:cache_config_info: num_gpu_blocks × block_size). The replicas of one entry
+// share the engine, so each is given its share.
+func learnKVCapacity(m config.Model) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), capacityProbeTimeout)
+	defer cancel()
+	n, err := enginemetrics.FetchKVCapacity(ctx, &http.Client{Timeout: capacityProbeTimeout}, metricsURL(m))
+	if err != nil {
+		return 0, err
+	}
+	return n / max(m.Cores, 1), nil
+}
+
+// capacityProbeTimeout bounds the start-up read of an engine's /metrics.
+const capacityProbeTimeout = 5 * time.Second
+
+// unknownCapacity says which LLM core's KV capacity is unknown, if any, and why.
+func unknownCapacity(cfg config.Config, cores []kernel.CoreConfig, learnErr map[int]error) error {
+	k := 0
+	for i, m := range cfg.LLMs.Models {
+		for r := 0; r < m.Cores; r++ {
+			c := cores[k]
+			k++
+			if c.Capacity.MaxTokens > 0 || c.Core.Capacity().MaxTokens > 0 {
+				continue
+			}
+			why := "its backend reports none"
+			switch {
+			case learnErr[i] != nil:
+				why = "reading it from the engine failed: " + learnErr[i].Error()
+			case !probesCapacity(m):
+				why = "the kernel cannot learn it from a " + m.Backend + " backend"
+			}
+			return fmt.Errorf("the KV capacity of llms.models[%d] (%s, backend %s) is unknown (%s); set max_tokens_inflight on the model to the engine's KV cache in tokens, or set scheduler.working_set.enabled to false", i, m.Name, m.Backend, why)
+		}
+	}
+	return nil
 }
 
 // metricsURL is where an OpenAI-compatible engine serves Prometheus metrics: vLLM and

@@ -2,6 +2,9 @@ package boot
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/testfakes/fakeanthropic"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
+	"github.com/aios-go/aios/internal/llm/sim"
 )
 
 func TestBuildAppliesSchedulerConfig(t *testing.T) {
@@ -23,7 +27,8 @@ func TestBuildAppliesSchedulerConfig(t *testing.T) {
 	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Cores: 2, Speed: 100}}
 	cfg.Scheduler.Policy = "plas"
 	cfg.Scheduler.Routing = "cache-aware"
-	cfg.Scheduler.WorkingSet.Enabled = true
+	on := true
+	cfg.Scheduler.WorkingSet.Enabled = &on
 	cfg.Scheduler.PLAS.Queues = 3
 	sys, err := Build(cfg, nil)
 	if err != nil {
@@ -104,3 +109,75 @@ func fakegenFault429() fakegen.Fault {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
+
+// The working set is on by default wherever every core's KV capacity is known: the
+// simulator knows its own, a vLLM server tells it on /metrics (vllm:cache_config_info).
+// Where it is unknown the default leaves it off, and asking for it fails at start-up.
+func TestWorkingSetDefaultFollowsKnownCapacity(t *testing.T) {
+	eng, err := sim.NewServer(sim.Config{Profile: "test", Speed: 100, Model: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(eng.Handler())
+	t.Cleanup(func() { ts.Close(); eng.Close() })
+	noMetrics := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(noMetrics.Close)
+	p, _ := sim.LookupProfile("test")
+
+	build := func(enabled *bool, models ...config.Model) (*System, error) {
+		cfg := config.Defaults()
+		cfg.DataDir = t.TempDir()
+		cfg.Storage.Disabled = true
+		cfg.Scheduler.WorkingSet.Enabled = enabled
+		cfg.LLMs.Models = models
+		for i := range cfg.LLMs.Models {
+			cfg.LLMs.Models[i].Cores = max(cfg.LLMs.Models[i].Cores, 1)
+		}
+		sys, err := Build(cfg, nil)
+		if err == nil {
+			t.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
+		}
+		return sys, err
+	}
+	on, off := true, false
+	simModel := config.Model{Name: "s", Backend: "sim", Speed: 100}
+	vllm := config.Model{Name: "v", Backend: "vllm", Hostname: ts.URL + "/v1", Cores: 2}
+	blind := config.Model{Name: "b", Backend: "vllm", Hostname: noMetrics.URL + "/v1"}
+
+	for _, tc := range []struct {
+		name    string
+		enabled *bool
+		models  []config.Model
+		wantOn  bool
+		wantErr bool
+	}{
+		{"sim, default", nil, []config.Model{simModel}, true, false},
+		{"vllm learned, default", nil, []config.Model{vllm}, true, false},
+		{"vllm learned, off", &off, []config.Model{vllm}, false, false},
+		{"unknown, default", nil, []config.Model{simModel, blind}, false, false},
+		{"unknown, required", &on, []config.Model{simModel, blind}, false, true},
+		{"configured, required", &on, []config.Model{func() config.Model { b := blind; b.MaxTokensInflight = 4096; return b }()}, true, false},
+	} {
+		sys, err := build(tc.enabled, tc.models...)
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "max_tokens_inflight") {
+				t.Errorf("%s: want a start-up error saying what to set, got %v", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if _, got := sys.Kernel.WorkingSet(); got != tc.wantOn {
+			t.Errorf("%s: working set on = %v, want %v", tc.name, got, tc.wantOn)
+		}
+		if tc.name == "vllm learned, default" {
+			// Two replicas share the engine's cache.
+			for _, c := range sys.Kernel.Status().LLMCores {
+				if want := p.NumBlocks() * p.BlockSize / 2; c.MaxTokensInflight != want {
+					t.Errorf("learned capacity %d, want %d", c.MaxTokensInflight, want)
+				}
+			}
+		}
+	}
+}

@@ -112,8 +112,13 @@ type Fair struct {
 }
 
 // WorkingSet configures program-level admission (docs/scheduling.md).
+//
+// Enabled unset is the default: admission is on wherever the KV capacity of every LLM
+// core is known (max_tokens_inflight, the simulator's own, or vLLM's
+// vllm:cache_config_info read from the engine at start-up) and off otherwise. true
+// requires it: start-up fails when a capacity is unknown. false turns it off.
 type WorkingSet struct {
-	Enabled bool          `koanf:"enabled"`
+	Enabled *bool         `koanf:"enabled"`
 	High    float64       `koanf:"high"`    // admit while contexts fit this share of the KV cache (0.9)
 	Suspend float64       `koanf:"suspend"` // suspend the newest programs past this share (1.0)
 	Idle    time.Duration `koanf:"idle"`    // a program with no call for this long is done (60s)

@@ -139,7 +139,7 @@ scheduler:
 		t.Fatal(err)
 	}
 	s := cfg.Scheduler
-	if s.Routing != "cache-aware" || s.MaxBypass != 8 || !s.WorkingSet.Enabled || s.WorkingSet.High != 0.85 ||
+	if s.Routing != "cache-aware" || s.MaxBypass != 8 || s.WorkingSet.Enabled == nil || !*s.WorkingSet.Enabled || s.WorkingSet.High != 0.85 ||
 		s.PLAS.Queues != 5 || s.PLAS.QuantumBase != time.Second || s.PLAS.Beta != 4 ||
 		s.Fair.OutputWeight != 3 || s.Fair.Weights["premium"] != 2 {
 		t.Fatalf("%+v", s)

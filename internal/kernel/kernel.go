@@ -183,6 +183,9 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		k.cores = append(k.cores, e)
 		k.byModel[c.Model] = append(k.byModel[c.Model], e)
 	}
+	if err := checkWorkingSet(opts.WorkingSet, k.cores); err != nil {
+		return nil, err
+	}
 	// Each service is one scheduler core after the LLM cores, as wide as the module's
 	// concurrency.
 	for m, svc := range opts.Services {
@@ -211,6 +214,35 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	}
 	go k.dispatcher()
 	return k, nil
+}
+
+// checkWorkingSet refuses working-set admission over a core whose KV capacity is
+// unknown: the admitted contexts would be summed against a capacity of 0, and programs
+// would be served one at a time. A configuration that cannot work fails at start-up.
+func checkWorkingSet(ws *sched.WorkingSet, cores []*coreEntry) error {
+	if ws == nil || ws.Capacity > 0 {
+		return nil
+	}
+	for _, e := range cores {
+		if e.capacity.MaxTokens <= 0 {
+			where := e.cfg.Backend
+			if e.cfg.Hostname != "" {
+				where += " at " + e.cfg.Hostname
+			}
+			return fmt.Errorf("kernel: working-set admission needs the KV capacity of every LLM core, and core %d (model %q, %s) has none: "+
+				"set max_tokens_inflight on the model (the engine's KV cache in tokens), serve it from an engine that exports vLLM's vllm:cache_config_info on /metrics, "+
+				"or turn scheduler.working_set off", e.id, e.cfg.Model, where)
+		}
+	}
+	return nil
+}
+
+// WorkingSet reports whether working-set admission is on, and its settings.
+func (k *Kernel) WorkingSet() (sched.WorkingSet, bool) {
+	if k.opts.WorkingSet == nil {
+		return sched.WorkingSet{}, false
+	}
+	return *k.opts.WorkingSet, true
 }
 
 // Policy is the scheduling policy in force.

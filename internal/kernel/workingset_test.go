@@ -51,3 +51,24 @@ func TestWorkingSetHoldsProgramsUntilOneEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Working-set admission over a core whose KV capacity is unknown cannot work (every
+// program would be measured against 0 tokens): the kernel refuses to start.
+func TestWorkingSetNeedsKnownCapacity(t *testing.T) {
+	known := &funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 2000}}
+	unknown := &funcCore{cap: llm.Capacity{MaxInflight: 8}}
+	ws := &sched.WorkingSet{}
+	_, err := New(Options{WorkingSet: ws}, []CoreConfig{
+		{Model: "m", Backend: "test", Core: known},
+		{Model: "m", Backend: "vllm", Hostname: "http://gpu:8000", Core: unknown},
+	})
+	if err == nil || !strings.Contains(err.Error(), "max_tokens_inflight") || !strings.Contains(err.Error(), "http://gpu:8000") {
+		t.Fatalf("want a start-up error naming the core and the fix, got %v", err)
+	}
+	// A configured capacity, for the core or for the working set, is enough.
+	k := newKernel(t, Options{WorkingSet: ws}, CoreConfig{Model: "m", Backend: "vllm", Core: unknown, Capacity: llm.Capacity{MaxTokens: 4096}})
+	if _, on := k.WorkingSet(); !on {
+		t.Fatal("working set off")
+	}
+	newKernel(t, Options{WorkingSet: &sched.WorkingSet{Capacity: 4096}}, CoreConfig{Model: "m", Backend: "vllm", Core: unknown})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -180,4 +181,55 @@ func (s *Scraper) fetch(ctx context.Context) (Snapshot, error) {
 	snap, err := Parse(io.LimitReader(resp.Body, 8<<20))
 	snap.At = time.Now()
 	return snap, err
+}
+
+// ParseKVCapacity reads an engine's KV-cache capacity in tokens from its metrics:
+// vLLM's vllm:cache_config_info, whose labels carry the cache's num_gpu_blocks and
+// block_size, summed over the engines it lists (data-parallel ranks are labelled
+// engine="0", "1", …, each with its own cache).
+func ParseKVCapacity(r io.Reader) (int, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return 0, fmt.Errorf("engine metrics: %w", err)
+	}
+	f := fams["vllm:cache_config_info"]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0, fmt.Errorf("engine metrics: no vllm:cache_config_info (not a vLLM server, or one too old to export it)")
+	}
+	total := 0
+	for _, m := range f.GetMetric() {
+		var blocks, size int
+		var berr, serr error = fmt.Errorf("no num_gpu_blocks label"), fmt.Errorf("no block_size label")
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "num_gpu_blocks":
+				blocks, berr = strconv.Atoi(l.GetValue())
+			case "block_size":
+				size, serr = strconv.Atoi(l.GetValue())
+			}
+		}
+		if berr != nil || serr != nil || blocks <= 0 || size <= 0 {
+			return 0, fmt.Errorf("engine metrics: vllm:cache_config_info gives no usable num_gpu_blocks × block_size (%v)", m.GetLabel())
+		}
+		total += blocks * size
+	}
+	return total, nil
+}
+
+// FetchKVCapacity reads the KV capacity (ParseKVCapacity) from an engine's /metrics URL.
+func FetchKVCapacity(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("engine metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("engine metrics: %s answered %d", url, resp.StatusCode)
+	}
+	return ParseKVCapacity(io.LimitReader(resp.Body, 8<<20))
 }

@@ -106,3 +106,41 @@ func TestScraperFailingEndpointStaysSaturated(t *testing.T) {
 		t.Fatal("an engine whose metrics cannot be read must count as saturated")
 	}
 }
+
+// vLLM's own line (v0.10, two data-parallel engines): 573 and 100 blocks of 16 tokens.
+const cacheInfo = `# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig
+# TYPE vllm:cache_config_info gauge
+vllm:cache_config_info{block_size="16",cache_dtype="auto",calculate_kv_scales="False",cpu_offload_gb="0",enable_prefix_caching="True",engine="0",gpu_memory_utilization="0.82",is_attention_free="False",num_cpu_blocks="1024",num_gpu_blocks="573",num_gpu_blocks_override="None",sliding_window="None",swap_space_bytes="4294967296"} 1.0
+vllm:cache_config_info{block_size="16",cache_dtype="auto",engine="1",num_gpu_blocks="100"} 1.0
+`
+
+func TestParseKVCapacity(t *testing.T) {
+	got, err := ParseKVCapacity(strings.NewReader(cacheInfo))
+	if err != nil || got != (573+100)*16 {
+		t.Fatalf("%d %v, want %d", got, err, 673*16)
+	}
+	for _, bad := range []string{
+		sample, // load gauges but no cache info
+		`vllm:cache_config_info{block_size="16",num_gpu_blocks="None"} 1`, // not profiled yet
+		`vllm:cache_config_info{num_gpu_blocks="10"} 1`,                   // no block size
+	} {
+		if n, err := ParseKVCapacity(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: capacity %d accepted", bad, n)
+		}
+	}
+}
+
+// The simulator exports its own cache: the profile's blocks × block size.
+func TestKVCapacityFromSimulator(t *testing.T) {
+	srv, err := sim.NewServer(sim.Config{Profile: "llama3-8b-h100", Speed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer func() { ts.Close(); srv.Close() }()
+	p, _ := sim.LookupProfile("llama3-8b-h100")
+	got, err := FetchKVCapacity(context.Background(), ts.Client(), ts.URL+"/metrics")
+	if err != nil || got != p.NumBlocks()*p.BlockSize {
+		t.Fatalf("%d %v, want %d", got, err, p.NumBlocks()*p.BlockSize)
+	}
+}

@@ -158,7 +158,7 @@ func NewLive(cfg Config) (*Live, error) {
 		anchorWall: time.Now(),
 	}
 	l.stats = eng.Stats()
-	l.metrics = newMetrics(cfg.Model, l.Stats)
+	l.metrics = newMetrics(cfg.Model, p, cfg.Mode, l.Stats)
 	go l.loop()
 	return l, nil
 }

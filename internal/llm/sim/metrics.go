@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,9 +31,10 @@ var (
 
 // newMetrics registers the collectors; stats is read at scrape time for the gauges and
 // counters the engine keeps itself.
-func newMetrics(model string, stats func() Stats) *metrics {
+func newMetrics(model string, p Profile, mode Mode, stats func() Stats) *metrics {
 	labels := prometheus.Labels{"model_name": model, "engine": "0"}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(cacheConfigInfo(p, mode))
 	gauge := func(name, help string, f func(Stats) float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return f(stats()) }))
@@ -73,4 +76,40 @@ func newMetrics(model string, stats func() Stats) *metrics {
 	}, []string{"finished_reason"})
 	reg.MustRegister(m.successes)
 	return m
+}
+
+// cacheConfigInfo is vLLM's vllm:cache_config_info: a gauge of value 1 whose labels are
+// the engine's CacheConfig fields as Python prints them (True, None) plus the engine
+// index, and no model_name (vllm/v1/metrics/loggers.py, log_metrics_info). Its
+// num_gpu_blocks × block_size is the KV capacity the kernel learns from the engine.
+func cacheConfigInfo(p Profile, mode Mode) prometheus.Collector {
+	py := func(b bool) string {
+		if b {
+			return "True"
+		}
+		return "False"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vllm:cache_config_info",
+		Help: "Information of the LLMEngine CacheConfig",
+		ConstLabels: prometheus.Labels{
+			"block_size":               strconv.Itoa(p.BlockSize),
+			"cache_dtype":              "auto",
+			"calculate_kv_scales":      "False",
+			"cpu_offload_gb":           "0",
+			"enable_prefix_caching":    py(mode != ModeNaive),
+			"engine":                   "0",
+			"gpu_memory_utilization":   strconv.FormatFloat(p.GPUMemoryUtilization, 'f', -1, 64),
+			"is_attention_free":        "False",
+			"num_cpu_blocks":           "None",
+			"num_gpu_blocks":           strconv.Itoa(p.NumBlocks()),
+			"num_gpu_blocks_override":  "None",
+			"prefix_caching_hash_algo": "builtin",
+			"sliding_window":           "None",
+			"swap_space":               "4",
+			"swap_space_bytes":         "4294967296",
+		},
+	})
+	g.Set(1)
+	return g
 }

@@ -300,7 +300,7 @@ func TestModelsHealthMetrics(t *testing.T) {
 	for _, name := range []string{
 		"vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
 		"vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:num_preemptions_total",
-		"vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+		"vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:cache_config_info",
 	} {
 		if _, ok := m[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
@@ -338,7 +338,8 @@ func scrape(t *testing.T, base string) map[string]float64 {
 		}
 		series, val, _ := strings.Cut(line, " ")
 		name, labels, _ := strings.Cut(series, "{")
-		if strings.HasPrefix(name, "vllm:") && !strings.Contains(labels, `model_name="`) {
+		// vLLM's info gauges carry the config's fields instead of model_name.
+		if strings.HasPrefix(name, "vllm:") && !strings.HasSuffix(name, "_info") && !strings.Contains(labels, `model_name="`) {
 			t.Errorf("%s lacks model_name", series)
 		}
 		if strings.HasSuffix(name, "_bucket") {
