@@ -94,6 +94,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.MaxBypass, "max-bypass", 0, "kernel: later calls that may pass one waiting for room")
 	f.Float64Var(&o.WS.High, "ws-high", 0.9, "+ws arms: admit programs while their contexts fit this fraction of the KV cache")
 	f.Float64Var(&o.WS.Suspend, "ws-suspend", 1.0, "+ws arms: suspend the newest programs past this fraction")
+	f.Float64Var(&o.WS.Beta, "ws-beta", 8, "+ws arms: a program waiting this many times its service (at least 1s) to be admitted is admitted before any other, suspending programs between calls to make room; +Inf: no bound")
 	f.IntVar(&o.Retry.Attempts, "retries", 0, "direct agents: attempts per call before giving up (default 8, backoff 0.5s doubling to 8s)")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")

@@ -122,6 +122,8 @@ type WorkingSet struct {
 	High    float64       `koanf:"high"`    // admit while contexts fit this share of the KV cache (0.9)
 	Suspend float64       `koanf:"suspend"` // suspend the newest programs past this share (1.0)
 	Idle    time.Duration `koanf:"idle"`    // a program with no call for this long is done (60s)
+	// Beta: a program waiting this many times its service to be admitted goes first (8).
+	Beta float64 `koanf:"beta"`
 }
 
 type LLMs struct {

@@ -130,7 +130,7 @@ scheduler:
   policy: fair
   routing: cache-aware
   max_bypass: 8
-  working_set: {enabled: true, high: 0.85}
+  working_set: {enabled: true, high: 0.85, beta: 4}
   plas: {queues: 5, quantum_base: 1s, quantum_ratio: 3, beta: 4}
   fair: {output_weight: 3, weights: {premium: 2}}
 `)
@@ -139,7 +139,7 @@ scheduler:
 		t.Fatal(err)
 	}
 	s := cfg.Scheduler
-	if s.Routing != "cache-aware" || s.MaxBypass != 8 || s.WorkingSet.Enabled == nil || !*s.WorkingSet.Enabled || s.WorkingSet.High != 0.85 ||
+	if s.Routing != "cache-aware" || s.MaxBypass != 8 || s.WorkingSet.Enabled == nil || !*s.WorkingSet.Enabled || s.WorkingSet.High != 0.85 || s.WorkingSet.Beta != 4 ||
 		s.PLAS.Queues != 5 || s.PLAS.QuantumBase != time.Second || s.PLAS.Beta != 4 ||
 		s.Fair.OutputWeight != 3 || s.Fair.Weights["premium"] != 2 {
 		t.Fatalf("%+v", s)

@@ -154,6 +154,9 @@ func (s *Scheduler) Submit(c *Call, now time.Duration) error {
 }
 
 func (s *Scheduler) enqueue(c *Call, now time.Duration) {
+	if s.ws != nil {
+		s.ws.queued(c, 1, now)
+	}
 	s.seq++
 	c.seq = s.seq
 	c.enqueued = now
@@ -163,6 +166,9 @@ func (s *Scheduler) enqueue(c *Call, now time.Duration) {
 }
 
 func (s *Scheduler) dequeued(c *Call, now time.Duration) {
+	if s.ws != nil {
+		s.ws.queued(c, -1, now)
+	}
 	c.Waited += now - c.enqueued
 	if s.waiting[c.Module][c.Model]--; s.waiting[c.Module][c.Model] == 0 {
 		delete(s.waiting[c.Module], c.Model)

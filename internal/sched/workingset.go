@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"math"
 	"sort"
 	"time"
 )
@@ -30,6 +31,22 @@ type WorkingSet struct {
 	// before it is presumed finished (default 60s), for owners that do not call
 	// EndProgram.
 	Idle time.Duration
+	// Beta bounds how long a program waits to be admitted relative to the engine time
+	// it has received, as PLAS's β bounds its queues (default 8; +Inf turns it off).
+	// Programs that fit are admitted past one that does not (keeping order would idle
+	// the cache), but once a waiting program's admission wait reaches Beta × its
+	// service it is starving, and the starving program with the highest ratio holds a
+	// reservation: no other program is admitted before it, and active programs that
+	// are between calls (waiting on a tool) are suspended, smallest context first,
+	// until it fits. Their next calls wait to be admitted again, and may find their
+	// prefix evicted: the bound costs the suspended programs a recompute. 2 (PLAS's
+	// own default) held the bound exactly in aios bench at 1.2× load but doubled p99
+	// TCT; 8 kept it within 8 at a third of that cost (docs/bench.md).
+	Beta float64
+	// MinService is the service a program that has received less is charged with in
+	// that ratio (default 1s), so a new program may be passed for Beta × MinService
+	// before it holds the reservation.
+	MinService time.Duration
 }
 
 type wsProgram struct {
@@ -39,7 +56,24 @@ type wsProgram struct {
 	admitted time.Duration
 	order    uint64 // admission order, to suspend the newest first
 	calls    int    // queued or running
+	inQueue  int    // queued
 	lastSeen time.Duration
+	service  time.Duration // engine time of its finished calls
+	waiting  bool          // inactive with a call queued: waiting to be admitted
+	since    time.Duration // when it began waiting
+	waited   time.Duration // admission waits before the current one
+	arrived  uint64        // order of first arrival, to break ties deterministically
+}
+
+// ratio is p's admission wait over its service (at least MinService).
+func (w *workingSet) ratio(p *wsProgram, now time.Duration) float64 {
+	return float64(p.waited+now-p.since) / float64(max(p.service, w.cfg.MinService))
+}
+
+// starving reports whether p has waited to be admitted Beta times its service.
+func (w *workingSet) starving(p *wsProgram, now time.Duration) bool {
+	wait := p.waited + now - p.since
+	return float64(wait) >= w.cfg.Beta*float64(max(p.service, w.cfg.MinService))
 }
 
 type workingSet struct {
@@ -47,8 +81,12 @@ type workingSet struct {
 	progs    map[string]*wsProgram
 	used     int // summed tokens of active programs
 	seq      uint64
+	arrivals uint64
 	admits   int
 	suspends int
+	// reserved is the starving program admitted next, before any other (nil: none).
+	reserved     *wsProgram
+	reservations int
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -61,6 +99,12 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	}
 	if cfg.Idle <= 0 {
 		cfg.Idle = 60 * time.Second
+	}
+	if cfg.Beta <= 0 {
+		cfg.Beta = 8
+	}
+	if cfg.MinService <= 0 {
+		cfg.MinService = time.Second
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}}
 }
@@ -86,9 +130,25 @@ func (s *Scheduler) EndProgram(program string) {
 		return
 	}
 	if p := s.ws.progs[program]; p != nil {
-		s.ws.deactivate(p)
-		delete(s.ws.progs, program)
+		s.ws.forget(p)
 	}
+}
+
+// WorkingSetReservations is how many times a starving program held the admission
+// reservation (WorkingSet.Beta).
+func (s *Scheduler) WorkingSetReservations() int {
+	if s.ws == nil {
+		return 0
+	}
+	return s.ws.reservations
+}
+
+func (w *workingSet) forget(p *wsProgram) {
+	w.deactivate(p)
+	if w.reserved == p {
+		w.reserved = nil
+	}
+	delete(w.progs, p.key)
 }
 
 func programKey(c *Call) string {
@@ -119,7 +179,8 @@ func (w *workingSet) arrive(c *Call, now time.Duration) {
 	key := programKey(c)
 	p := w.progs[key]
 	if p == nil {
-		p = &wsProgram{key: key}
+		w.arrivals++
+		p = &wsProgram{key: key, arrived: w.arrivals}
 		w.progs[key] = p
 	}
 	p.calls++
@@ -138,6 +199,34 @@ func (w *workingSet) leave(c *Call, now time.Duration) {
 	if p := w.progs[programKey(c)]; p != nil {
 		p.calls--
 		p.lastSeen = now
+		p.service += c.Service
+	}
+}
+
+// queued notes a call of the program entering (+1) or leaving (-1) the queue. A
+// program outside the set waits to be admitted while it has a call queued.
+func (w *workingSet) queued(c *Call, delta int, now time.Duration) {
+	if c.Module != LLM {
+		return
+	}
+	p := w.progs[programKey(c)]
+	if p == nil {
+		return
+	}
+	p.inQueue = max(p.inQueue+delta, 0)
+	w.updateWaiting(p, now)
+}
+
+func (w *workingSet) updateWaiting(p *wsProgram, now time.Duration) {
+	switch wait := !p.active && p.inQueue > 0; {
+	case wait && !p.waiting:
+		p.waiting, p.since = true, now
+	case !wait && p.waiting:
+		p.waiting = false
+		p.waited += now - p.since
+		if w.reserved == p {
+			w.reserved = nil
+		}
 	}
 }
 
@@ -157,7 +246,13 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if p == nil || p.active {
 		return true
 	}
+	if w.reserved != nil && w.reserved != p {
+		return false // a starving program is admitted first
+	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
+	if w.reserved == p && w.used+p.tokens > limit {
+		w.makeRoom(p, limit)
+	}
 	// A program alone bigger than the limit is still admitted into an empty set, or it
 	// would never run.
 	if w.used+p.tokens > limit && w.used > 0 {
@@ -165,20 +260,65 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	}
 	w.seq++
 	p.active, p.admitted, p.order = true, now, w.seq
+	w.updateWaiting(p, now)
 	w.used += p.tokens
 	w.admits++
 	return true
 }
 
+// makeRoom suspends active programs that are between calls (waiting on a tool) until
+// the starving p fits: smallest context first, since each will recompute what the
+// engine evicts of it meanwhile, newest first among equals. Their next calls wait to
+// be admitted again.
+func (w *workingSet) makeRoom(p *wsProgram, limit int) {
+	var idle []*wsProgram
+	for _, q := range w.progs {
+		if q.active && q.calls == 0 {
+			idle = append(idle, q)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool {
+		return idle[i].tokens < idle[j].tokens || idle[i].tokens == idle[j].tokens && idle[i].order > idle[j].order
+	})
+	for _, q := range idle {
+		if w.used+p.tokens <= limit {
+			return
+		}
+		w.deactivate(q)
+		w.suspends++
+	}
+}
+
+// reserve gives the reservation to the starving program that has waited longest, when
+// none holds it.
+func (w *workingSet) reserve(now time.Duration) {
+	if w.reserved != nil || math.IsInf(w.cfg.Beta, 1) {
+		return
+	}
+	var best *wsProgram
+	for _, p := range w.progs {
+		if !p.waiting || !w.starving(p, now) {
+			continue
+		}
+		if best == nil || w.ratio(p, now) > w.ratio(best, now) || w.ratio(p, now) == w.ratio(best, now) && p.arrived < best.arrived {
+			best = p
+		}
+	}
+	if best != nil {
+		w.reserved = best
+		w.reservations++
+	}
+}
+
 // maintain forgets idle programs and suspends the newest active ones while the active
 // contexts exceed the suspension mark.
 func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
-	for key, p := range w.progs {
+	for _, p := range w.progs {
 		if p.calls <= 0 && now-p.lastSeen >= w.cfg.Idle {
-			w.deactivate(p)
-			delete(w.progs, key)
+			w.forget(p)
 		}
 	}
+	defer w.reserve(now)
 	limit := int(w.cfg.Suspend * float64(w.capacity(s)))
 	if w.used <= limit {
 		return
@@ -196,6 +336,7 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 		}
 		w.deactivate(p)
 		w.suspends++
+		w.updateWaiting(p, now) // its queued calls now wait to be admitted again
 		active = active[1:]
 	}
 }
