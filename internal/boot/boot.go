@@ -81,6 +81,7 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		DefaultLLM: cfg.LLMs.Default,
 		Logger:     log,
 		MaxBypass:  cfg.Scheduler.MaxBypass,
+		MaxQueued:  cfg.Scheduler.MaxQueued,
 		Retention:  cfg.Scheduler.KVRetention,
 		Routing:    sched.RoutingConfig{Mode: sched.Routing(cfg.Scheduler.Routing)},
 		PolicyConfig: sched.Config{

@@ -82,6 +82,9 @@ type Scheduler struct {
 	SyscallTimeout time.Duration `koanf:"syscall_timeout"`
 	// MaxBypass: calls that may pass one waiting for room in a core (backfilling).
 	MaxBypass int `koanf:"max_bypass"`
+	// MaxQueued bounds each module's queue: past it new calls get 429 with Retry-After
+	// (0: the kernel's default, 4096; negative: unbounded).
+	MaxQueued int `koanf:"max_queued"`
 	// Routing among the cores of a model: least-loaded, round-robin, affinity, cache-aware.
 	Routing    string     `koanf:"routing"`
 	WorkingSet WorkingSet `koanf:"working_set"`

@@ -67,6 +67,10 @@ type Options struct {
 	Services map[sched.Module]Service
 	// Modules are per-module scheduler settings.
 	Modules map[sched.Module]ModuleOptions
+	// MaxQueued bounds each module's queue (backpressure.go): past it new syscalls are
+	// refused with policy_quota_exceeded and a Retry-After. 0 means DefaultMaxQueued;
+	// negative, no bound.
+	MaxQueued int
 }
 
 type coreEntry struct {
@@ -104,6 +108,8 @@ type Kernel struct {
 	bg    background // breaker probes and cool-downs (breaker.go)
 	// retain learns tool durations for KV retention; nil when off. Guarded by mu.
 	retain *toolRetention
+	// drain estimates each module's completion rate, for backpressure. Guarded by mu.
+	drain [sched.NumModules]drainRate
 }
 
 // New builds a kernel over the given cores and starts its dispatcher.
@@ -441,6 +447,7 @@ func (k *Kernel) end(sc *Syscall, res any, err error) {
 	}
 	if sc.finish(res, err, now, charge) {
 		k.mu.Lock()
+		k.drain[sc.Module].done(k.now())
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()
 		k.calls.Done()
