@@ -35,11 +35,10 @@ type tx interface {
 	rollback()
 }
 
-// textHit is one full-text match: the document, its path and an excerpt around the match.
+// textHit is one full-text match.
 type textHit struct {
-	id      int64
-	path    string
-	snippet string
+	id   int64
+	path string
 }
 
 // docRow is one indexed text file.
@@ -71,6 +70,10 @@ type backend interface {
 	textSearch(ctx context.Context, ns, lo, hi string, terms, phrases []string, limit int) ([]textHit, error)
 	// matchIDs is every document in ns with paths in [lo, hi) containing all phrases.
 	matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error)
+	// snippet is an excerpt of one document around its matches of terms and phrases,
+	// or "" if it has none. It is asked for the few results returned only: excerpts
+	// cost a pass over the text, too much to make for every match while ranking.
+	snippet(ctx context.Context, id int64, terms, phrases []string) (string, error)
 	// docText is the indexed text of one document.
 	docText(ctx context.Context, id int64) (string, error)
 	close() error

@@ -126,16 +126,9 @@ func (p *pgDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases
 	if q == "" {
 		return nil, nil
 	}
-	// Rank first and cut to limit, then build excerpts: ts_headline re-parses the whole
-	// text, too costly to run on every match.
-	rs, err := p.read().query(ctx, `SELECT h.id, h.path, ts_headline('english', d.body, h.q,
-			'StartSel="",StopSel="",MaxWords=24,MinWords=8,FragmentDelimiter=" … "')
-		FROM (SELECT docs.id, docs.path, qq.q, ts_rank_cd(docs.tsv, qq.q) AS score
-			FROM docs, (SELECT `+q+` AS q) qq
-			WHERE docs.ns = $1 AND docs.path >= $2 AND docs.path < $3 AND docs.tsv @@ qq.q
-			ORDER BY score DESC, docs.id LIMIT $4) h
-		JOIN docs d ON d.id = h.id
-		ORDER BY h.score DESC, h.id`, args...)
+	rs, err := p.read().query(ctx, `SELECT docs.id, docs.path FROM docs, (SELECT `+q+` AS q) qq
+		WHERE docs.ns = $1 AND docs.path >= $2 AND docs.path < $3 AND docs.tsv @@ qq.q
+		ORDER BY ts_rank_cd(docs.tsv, qq.q) DESC, docs.id LIMIT $4`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -143,12 +136,27 @@ func (p *pgDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases
 	var out []textHit
 	for rs.Next() {
 		var h textHit
-		if err := rs.Scan(&h.id, &h.path, &h.snippet); err != nil {
+		if err := rs.Scan(&h.id, &h.path); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
 	}
 	return out, rs.Err()
+}
+
+func (p *pgDB) snippet(ctx context.Context, id int64, terms, phrases []string) (string, error) {
+	q, args := tsQuery([]any{id}, terms, phrases)
+	if q == "" {
+		return "", nil
+	}
+	var snip string
+	err := p.read().queryRow(ctx, `SELECT ts_headline('english', docs.body, qq.q,
+			'StartSel="",StopSel="",MaxWords=24,MinWords=8')
+		FROM docs, (SELECT `+q+` AS q) qq WHERE docs.id = $1 AND docs.tsv @@ qq.q`, args...).Scan(&snip)
+	if errors.Is(err, errNoRows) {
+		return "", nil
+	}
+	return snip, err
 }
 
 func (p *pgDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {

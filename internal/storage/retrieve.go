@@ -59,11 +59,10 @@ func (m *Manager) Retrieve(ctx context.Context, agent string, q Query) ([]Hit, e
 		}
 	}
 	lists := [2][]string{make([]string, len(texts)), make([]string, len(vecs))}
-	snippets := map[string]string{}
 	ids := map[string]int64{}
 	for i, h := range texts {
 		lists[0][i] = h.path
-		snippets[h.path] = h.snippet
+		ids[h.path] = h.id
 	}
 	for i, h := range vecs {
 		lists[1][i] = h.path
@@ -72,11 +71,14 @@ func (m *Manager) Retrieve(ctx context.Context, agent string, q Query) ([]Hit, e
 	fused := rank.Fuse(rank.DefaultK, nil, lists[0], lists[1])
 	out := make([]Hit, 0, min(k, len(fused)))
 	for _, f := range fused[:min(k, len(fused))] {
-		snip, ok := snippets[f.Key]
-		if !ok {
+		snip, err := m.db.snippet(ctx, ids[f.Key], terms, phrases)
+		if err != nil {
+			return nil, internal(err, "make snippet")
+		}
+		if snip == "" { // found by its embedding alone
 			body, err := m.db.docText(ctx, ids[f.Key])
 			if err != nil {
-				return nil, internal(err, "read snippet")
+				return nil, internal(err, "make snippet")
 			}
 			snip = excerpt(body, terms)
 		}

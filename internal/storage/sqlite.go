@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -35,7 +37,9 @@ var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS docs (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, path TEXT NOT NULL, stamp TEXT NOT NULL,
 		embedder TEXT NOT NULL, vec BLOB, UNIQUE (ns, path))`,
 	// The FTS table keeps the text (for snippets and re-embedding); its rowid is docs.id.
-	`CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(body, tokenize = 'porter unicode61')`,
+	// scope holds one token naming the namespace, so a search intersects posting lists
+	// inside the index instead of matching every agent's files and filtering after.
+	`CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(scope, body, tokenize = 'porter unicode61')`,
 	`CREATE TABLE IF NOT EXISTS docgen (ns TEXT PRIMARY KEY, gen INTEGER NOT NULL)`,
 }
 
@@ -107,7 +111,7 @@ func (s *sqliteDB) putDoc(ctx context.Context, t tx, d docRow) error {
 	if _, err := t.exec(ctx, `DELETE FROM docs_fts WHERE rowid = $1`, id); err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO docs_fts (rowid, body) VALUES ($1, $2)`, id, d.body)
+	_, err = t.exec(ctx, `INSERT INTO docs_fts (rowid, scope, body) VALUES ($1, $2, $3)`, id, scopeToken(d.ns), d.body)
 	return err
 }
 
@@ -120,8 +124,9 @@ func (s *sqliteDB) dropDocs(ctx context.Context, t tx, ns, path string, subtree 
 	return err
 }
 
-// ftsMatch builds an FTS5 query: any of terms, and every phrase. Terms and phrases are
-// made of letters and digits only (see words), so quoting them is all the escaping needed.
+// ftsMatch builds an FTS5 query on the body: any of terms, and every phrase. Terms and
+// phrases are made of letters and digits only (see words), so quoting them is all the
+// escaping needed.
 func ftsMatch(terms, phrases []string) string {
 	var match []string
 	if len(terms) > 0 {
@@ -134,18 +139,32 @@ func ftsMatch(terms, phrases []string) string {
 	for _, p := range phrases {
 		match = append(match, `"`+p+`"`)
 	}
-	return strings.Join(match, " AND ")
+	if len(match) == 0 {
+		return ""
+	}
+	return "body : (" + strings.Join(match, " AND ") + ")"
 }
 
+// scopeToken is ns as one token of letters and digits, which no tokenizer splits.
+func scopeToken(ns string) string {
+	h := sha256.Sum256([]byte(ns))
+	return "ns" + hex.EncodeToString(h[:12])
+}
+
+func scoped(ns, match string) string { return `scope : "` + scopeToken(ns) + `" AND ` + match }
+
+// textSearch weighs the scope column 0 in BM25: every document of the namespace holds
+// its token, so it says nothing about relevance. CROSS JOIN fixes the full-text match as
+// the outer loop; left to itself the planner may walk docs by (ns, path) and run the
+// whole match once per document.
 func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases []string, limit int) ([]textHit, error) {
 	match := ftsMatch(terms, phrases)
 	if match == "" {
 		return nil, nil
 	}
-	rs, err := s.read().query(ctx, `SELECT d.id, d.path, snippet(docs_fts, 0, '', '', '…', 24)
-		FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
+	rs, err := s.read().query(ctx, `SELECT d.id, d.path FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
 		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4
-		ORDER BY bm25(docs_fts) LIMIT $5`, match, ns, lo, hi, int64(limit))
+		ORDER BY bm25(docs_fts, 0.0, 1.0) LIMIT $5`, scoped(ns, match), ns, lo, hi, int64(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +172,7 @@ func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phr
 	var out []textHit
 	for rs.Next() {
 		var h textHit
-		if err := rs.Scan(&h.id, &h.path, &h.snippet); err != nil {
+		if err := rs.Scan(&h.id, &h.path); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
@@ -162,8 +181,8 @@ func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phr
 }
 
 func (s *sqliteDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {
-	rs, err := s.read().query(ctx, `SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
-		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4`, ftsMatch(nil, phrases), ns, lo, hi)
+	rs, err := s.read().query(ctx, `SELECT d.id FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
+		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4`, scoped(ns, ftsMatch(nil, phrases)), ns, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +200,20 @@ func scanIDs(rs rows) (map[int64]bool, error) {
 		out[id] = true
 	}
 	return out, rs.Err()
+}
+
+func (s *sqliteDB) snippet(ctx context.Context, id int64, terms, phrases []string) (string, error) {
+	match := ftsMatch(terms, phrases)
+	if match == "" {
+		return "", nil
+	}
+	var snip string
+	err := s.read().queryRow(ctx, `SELECT snippet(docs_fts, 1, '', '', '…', 24) FROM docs_fts
+		WHERE docs_fts MATCH $1 AND rowid = $2`, match, id).Scan(&snip)
+	if errors.Is(err, errNoRows) {
+		return "", nil
+	}
+	return snip, err
 }
 
 func (s *sqliteDB) docText(ctx context.Context, id int64) (string, error) {
