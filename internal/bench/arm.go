@@ -76,7 +76,10 @@ type Setup struct {
 	TimeSlice time.Duration    // kernel:rr and preempting policies
 	MaxBypass int              // kernel: calls that may pass one waiting for room
 	WS        sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
-	Routing   sched.Routing    // kernel arms with several cores
+	// Policy holds the policies' parameters (PLAS's queues and β, fair's weights, …) for
+	// kernel arms in both modes; its Name and Slice come from the arm and TimeSlice.
+	Policy  sched.Config
+	Routing sched.Routing // kernel arms with several cores
 	// Retry is how direct agents retry refused calls (--retries). Agents calling the
 	// kernel always use DefaultRetry, so the flag changes the baseline alone.
 	Retry Retry
@@ -111,6 +114,13 @@ func engineFor(arm Arm, session string, rr, n int) int {
 		return int(hashKey("session", session) % uint64(n))
 	}
 	return rr % n
+}
+
+// policyConfig is the configuration of arm's policy.
+func policyConfig(s Setup, arm Arm) sched.Config {
+	pc := s.Policy
+	pc.Name, pc.Slice = arm.Policy, s.TimeSlice
+	return pc
 }
 
 // agentRetry is how agents of arm retry a refused call.

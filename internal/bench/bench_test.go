@@ -14,6 +14,7 @@ import (
 	"github.com/aios-go/aios/internal/bench/workload"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/testleak"
 )
 
@@ -310,4 +311,21 @@ func hit(r Result) float64 {
 		p += x.PromptTokens
 	}
 	return float64(c) / float64(p)
+}
+
+// Kernel arms run their policy with the run's parameters, in both modes: a PLAS quantum
+// ratio below 1 is refused by the policy itself, and a valid one changes its decisions.
+func TestKernelArmsHonourPolicyConfig(t *testing.T) {
+	ps := programs(t, "react", 4, 1)
+	arm := mustArms(t, "kernel:plas")[0]
+	bad := Setup{Policy: sched.Config{QuantumRatio: 0.5}}
+	if _, err := RunVirtual(bad, arm, ps, 2); err == nil {
+		t.Fatal("virtual: the policy's parameters were ignored")
+	}
+	if _, err := RunLive(context.Background(), bad, arm, ps, 2, 200); err == nil {
+		t.Fatal("live: the policy's parameters were ignored")
+	}
+	if got := policyConfig(Setup{TimeSlice: time.Second, Policy: sched.Config{Beta: 7, Name: "x"}}, arm); got.Name != "plas" || got.Beta != 7 || got.Slice != time.Second {
+		t.Fatalf("%+v", got)
+	}
 }

@@ -138,7 +138,7 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c})
 	}
 	opts := kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice, MaxBypass: setup.MaxBypass,
-		Routing: sched.RoutingConfig{Mode: setup.Routing}, Retention: arm.TTL}
+		Routing: sched.RoutingConfig{Mode: setup.Routing}, Retention: arm.TTL, PolicyConfig: policyConfig(setup, arm)}
 	if arm.WS {
 		ws := setup.WS
 		opts.WorkingSet = &ws

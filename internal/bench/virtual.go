@@ -39,8 +39,11 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 		v.engines = append(v.engines, &vengine{id: i, e: e})
 	}
 	if arm.Kernel {
+		if _, err := sched.NewPolicy(policyConfig(setup, arm)); err != nil {
+			return Result{}, err
+		}
 		v.sched = sched.New(func(sched.Module) sched.Policy {
-			pol, _ := sched.NewPolicy(sched.Config{Name: arm.Policy, Slice: setup.TimeSlice})
+			pol, _ := sched.NewPolicy(policyConfig(setup, arm))
 			return pol
 		})
 		v.sched.MaxBypass = setup.MaxBypass
@@ -457,8 +460,7 @@ func (v *vsim) callDone(c *vcall) {
 	m.Queued = max(m.Queued, 0)
 	if v.arm.Kernel && c.sc != nil {
 		m.Queued += c.sc.Waited
-		c.sc.OutputTokens = c.produced
-		v.sched.Complete(c.sc, v.now)
+		v.sched.SliceEnded(c.sc, false, c.produced, v.now)
 	}
 	vp.queued += m.Queued
 	vp.exec += m.Latency - m.Queued
@@ -494,10 +496,12 @@ func (v *vsim) failCall(c *vcall) {
 // dispatch applies the kernel's decisions: stop calls whose quantum expired, start the
 // calls that now fit, and wake up again at the next quantum expiry.
 func (v *vsim) dispatch() {
-	for _, sc := range v.sched.Preemptions(v.now) {
+	// The same round the kernel's dispatcher runs (sched.Round).
+	round := v.sched.Round(v.now)
+	for _, sc := range round.Stop {
 		c := v.byID[sc.ID]
 		if c == nil || c.req == nil {
-			v.sched.Requeue(sc, v.now)
+			v.sched.SliceEnded(sc, true, 0, v.now)
 			continue
 		}
 		g, r := c.eng, c.req
@@ -506,9 +510,9 @@ func (v *vsim) dispatch() {
 		v.sliceStats(c, r)
 		c.produced += r.NumOutput
 		c.req, c.eng = nil, nil
-		v.sched.Requeue(sc, v.now)
+		v.sched.SliceEnded(sc, true, 0, v.now)
 	}
-	for _, a := range v.sched.Dispatch(v.now) {
+	for _, a := range round.Start {
 		c := v.byID[a.Call.ID]
 		if !v.toEngine(c, v.engines[a.Core]) {
 			// Refused by the engine: free the slot; toEngine scheduled the retry.
@@ -516,7 +520,7 @@ func (v *vsim) dispatch() {
 		}
 	}
 	// A deadline not after now was just handled by this very dispatch.
-	if at, ok := v.sched.NextDeadline(); ok && at > v.now && (!v.timerOn || at < v.timerAt) {
+	if at, ok := round.Next, round.HasNext; ok && at > v.now && (!v.timerOn || at < v.timerAt) {
 		v.timerOn, v.timerAt = true, at
 		v.at(at, func() {
 			if v.timerAt == at {

@@ -284,20 +284,21 @@ func (k *Kernel) dispatcher() {
 	defer timer.Stop()
 	for {
 		k.mu.Lock()
-		now := k.now()
-		for _, c := range k.sched.Preemptions(now) {
+		// The same round aios bench's virtual driver runs (sched.Round).
+		r := k.sched.Round(k.now())
+		for _, c := range r.Stop {
 			if sc := k.inflight[c.ID]; sc != nil && sc.llmState != nil && sc.stopRun != nil {
 				sc.stopRun(errPreempted)
 			}
 		}
-		for _, a := range k.sched.Dispatch(now) {
+		for _, a := range r.Start {
 			sc := k.inflight[a.Call.ID]
 			if sc.timings.Start.IsZero() {
 				sc.timings.Start = k.epoch.Add(a.Call.FirstStart)
 			}
 			k.modules[a.Call.Module].start(sc, a)
 		}
-		next, hasNext := k.sched.NextDeadline()
+		next, hasNext := r.Next, r.HasNext
 		closing := k.closing && len(k.inflight) == 0
 		k.mu.Unlock()
 		if closing {
@@ -358,7 +359,7 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 		// Context switch: what was emitted is the snapshot; requeue to continue later.
 		sc.preempted++
 		sc.stopRun = nil
-		k.sched.Requeue(sc.call, now)
+		k.sched.SliceEnded(sc.call, true, 0, now)
 		k.mu.Unlock()
 		k.poke()
 		return
@@ -371,11 +372,11 @@ func (k *Kernel) finishSlice(sc *Syscall, e *coreEntry, ctx context.Context, req
 		k.poke()
 		return
 	}
-	sc.call.OutputTokens = sc.produced
+	output := sc.produced
 	if res != nil && res.Usage.CompletionTokens > 0 {
-		sc.call.OutputTokens = callUsage(res.Usage, sc.sliceStart).CompletionTokens
+		output = callUsage(res.Usage, sc.sliceStart).CompletionTokens
 	}
-	k.sched.Complete(sc.call, now)
+	k.sched.SliceEnded(sc.call, false, output, now)
 	sc.stopRun = nil
 	if err == nil {
 		if k.retain != nil {

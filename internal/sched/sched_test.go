@@ -328,3 +328,29 @@ func TestBackfillIsBounded(t *testing.T) {
 		{at: 1 * ms, op: "complete", id: 1, want: "2@0 5@0"},
 	})
 }
+
+// One dispatcher round, as the kernel and the bench's virtual driver both run it: rr
+// with a 1 s slice on one slot. A starts at 0 and the round asks to be run again at 1 s;
+// then A is stopped, and once its slice has ended B starts; B's end records its output.
+func TestRoundAndSliceEnded(t *testing.T) {
+	s := newSched(t, "rr", time.Second, CoreSpec{ID: 0, Module: LLM, MaxInflight: 1})
+	a, b := &Call{ID: 1, Module: LLM}, &Call{ID: 2, Module: LLM}
+	mustSubmit(t, s, a, 0)
+	mustSubmit(t, s, b, 0)
+	r := s.Round(0)
+	if len(r.Stop) != 0 || ids(r.Start) != "1" || !r.HasNext || r.Next != time.Second {
+		t.Fatalf("t=0: %+v", r)
+	}
+	r = s.Round(time.Second)
+	if len(r.Stop) != 1 || r.Stop[0] != a || len(r.Start) != 0 {
+		t.Fatalf("t=1s: %+v", r)
+	}
+	s.SliceEnded(a, true, 0, time.Second)
+	if r = s.Round(time.Second); ids(r.Start) != "2" || a.State != Queued {
+		t.Fatalf("after A's slice: %+v, A %v", r, a.State)
+	}
+	s.SliceEnded(b, false, 5, 2*time.Second)
+	if b.State != Finished || b.OutputTokens != 5 {
+		t.Fatalf("B %v, %d tokens", b.State, b.OutputTokens)
+	}
+}

@@ -388,3 +388,35 @@ func (s *Scheduler) Cancel(c *Call, now time.Duration) bool {
 	}
 	return false
 }
+
+// Round is one pass of a dispatcher: the kernel's, which runs it with real time, and
+// aios bench's virtual driver, which runs it with virtual time, so both make the same
+// decisions from the same state. Stop lists running calls whose quantum expired while
+// others wait (marked Preempting: the owner stops each, then calls SliceEnded); Start,
+// the calls that may start now and their cores; Next, when to run the next round even
+// if nothing happens (HasNext false: only on events).
+type Round struct {
+	Stop    []*Call
+	Start   []Assignment
+	Next    time.Duration
+	HasNext bool
+}
+
+// Round computes one dispatcher pass at now (Preemptions, Dispatch, NextDeadline).
+func (s *Scheduler) Round(now time.Duration) Round {
+	r := Round{Stop: s.Preemptions(now), Start: s.Dispatch(now)}
+	r.Next, r.HasNext = s.NextDeadline()
+	return r
+}
+
+// SliceEnded applies the end of a running call's slice, for every owner alike: a slice
+// stopped for preemption puts the call back in its queue; otherwise the call is done,
+// having produced output tokens in all (the policy learns from them).
+func (s *Scheduler) SliceEnded(c *Call, preempted bool, output int, now time.Duration) {
+	if preempted {
+		s.Requeue(c, now)
+		return
+	}
+	c.OutputTokens = output
+	s.Complete(c, now)
+}
