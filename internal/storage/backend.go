@@ -2,38 +2,23 @@ package storage
 
 import (
 	"context"
-	"errors"
+
+	"github.com/aios-go/aios/internal/sqldb"
 )
 
-// The Manager's logic is written once against this small surface; SQLite and PostgreSQL
-// each supply it. Queries are written with $1..$n placeholders, which both drivers bind
-// by number, and use only SQL both dialects share (ON CONFLICT, RETURNING); what differs
-// (locking, full-text search, types in the schema) lives behind backend.
+// The Manager's logic is written once against internal/sqldb's small surface, which
+// SQLite and PostgreSQL both supply; what differs between them here (locking, full-text
+// search, types in the schema) lives behind backend.
 
 // errNoRows is what row.Scan returns for an empty result, whichever driver ran it.
-var errNoRows = errors.New("storage: no rows")
+var errNoRows = sqldb.ErrNoRows
 
-type querier interface {
-	exec(ctx context.Context, q string, args ...any) (int64, error)
-	queryRow(ctx context.Context, q string, args ...any) row
-	query(ctx context.Context, q string, args ...any) (rows, error)
-}
-
-type row interface{ Scan(dest ...any) error }
-
-type rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-type tx interface {
-	querier
-	commit() error
-	// rollback ends the transaction if commit has not; it is safe to defer.
-	rollback()
-}
+type (
+	querier = sqldb.Querier
+	row     = sqldb.Row
+	rows    = sqldb.Rows
+	tx      = sqldb.Tx
+)
 
 // textHit is one full-text match.
 type textHit struct {
@@ -81,7 +66,7 @@ type backend interface {
 
 // bumpGen records that ns's documents changed, so vector caches reload it.
 func bumpGen(ctx context.Context, q querier, ns string) error {
-	_, err := q.exec(ctx, `INSERT INTO docgen (ns, gen) VALUES ($1, 1)
+	_, err := q.Exec(ctx, `INSERT INTO docgen (ns, gen) VALUES ($1, 1)
 		ON CONFLICT (ns) DO UPDATE SET gen = docgen.gen + 1`, ns)
 	return err
 }

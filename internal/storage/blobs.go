@@ -106,7 +106,7 @@ func readErr(err error) error {
 // A content without bytes (a rollback) must already be stored.
 func refBlob(ctx context.Context, t tx, c *content) error {
 	if c.stored {
-		n, err := t.exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE sha = $1`, c.sha)
+		n, err := t.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE sha = $1`, c.sha)
 		if err != nil {
 			return err
 		}
@@ -117,12 +117,12 @@ func refBlob(ctx context.Context, t tx, c *content) error {
 	}
 	// Whoever inserts the row brings the chunks; in PostgreSQL a concurrent inserter of
 	// the same content waits on this row and then finds it.
-	inserted, err := t.exec(ctx, `INSERT INTO blobs (sha, size, refs) VALUES ($1, $2, 1) ON CONFLICT (sha) DO NOTHING`, c.sha, c.size)
+	inserted, err := t.Exec(ctx, `INSERT INTO blobs (sha, size, refs) VALUES ($1, $2, 1) ON CONFLICT (sha) DO NOTHING`, c.sha, c.size)
 	if err != nil {
 		return err
 	}
 	if inserted == 0 {
-		_, err := t.exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE sha = $1`, c.sha)
+		_, err := t.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE sha = $1`, c.sha)
 		return err
 	}
 	if c.size == 0 {
@@ -133,7 +133,7 @@ func refBlob(ctx context.Context, t tx, c *content) error {
 	for seq := int64(0); ; seq++ {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
-			if _, err := t.exec(ctx, `INSERT INTO chunks (sha, seq, data) VALUES ($1, $2, $3)`, c.sha, seq, buf[:n]); err != nil {
+			if _, err := t.Exec(ctx, `INSERT INTO chunks (sha, seq, data) VALUES ($1, $2, $3)`, c.sha, seq, buf[:n]); err != nil {
 				return err
 			}
 		}
@@ -152,17 +152,17 @@ func unrefBlob(ctx context.Context, t tx, sha string) error {
 		return nil
 	}
 	var refs int64
-	err := t.queryRow(ctx, `UPDATE blobs SET refs = refs - 1 WHERE sha = $1 RETURNING refs`, sha).Scan(&refs)
+	err := t.QueryRow(ctx, `UPDATE blobs SET refs = refs - 1 WHERE sha = $1 RETURNING refs`, sha).Scan(&refs)
 	if errors.Is(err, errNoRows) {
 		return nil
 	}
 	if err != nil || refs > 0 {
 		return err
 	}
-	if _, err := t.exec(ctx, `DELETE FROM chunks WHERE sha = $1`, sha); err != nil {
+	if _, err := t.Exec(ctx, `DELETE FROM chunks WHERE sha = $1`, sha); err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `DELETE FROM blobs WHERE sha = $1`, sha)
+	_, err = t.Exec(ctx, `DELETE FROM blobs WHERE sha = $1`, sha)
 	return err
 }
 
@@ -189,7 +189,7 @@ func openBlob(ctx context.Context, q querier, sha string, size int64) (*blobRead
 }
 
 func (b *blobReader) next() error {
-	err := b.q.queryRow(b.ctx, `SELECT data FROM chunks WHERE sha = $1 AND seq = $2`, b.sha, b.seq).Scan(&b.buf)
+	err := b.q.QueryRow(b.ctx, `SELECT data FROM chunks WHERE sha = $1 AND seq = $2`, b.sha, b.seq).Scan(&b.buf)
 	if errors.Is(err, errNoRows) {
 		return api.Errorf(api.CallerNotFound, "the file's content was removed while it was being read (deleted or its history pruned); read it again")
 	}

@@ -152,7 +152,7 @@ func (m *Manager) List(ctx context.Context, agent, path string) ([]FileInfo, err
 	if ok && !info.Dir {
 		return []FileInfo{info}, nil
 	}
-	rs, err := m.db.read().query(ctx, `SELECT path, dir, version, size, sha, modified FROM files
+	rs, err := m.db.read().Query(ctx, `SELECT path, dir, version, size, sha, modified FROM files
 		WHERE ns = $1 AND parent = $2 ORDER BY path`, t.ns, t.path)
 	if err != nil {
 		return nil, internal(err, "list")
@@ -186,7 +186,7 @@ func (f fileRow) info(rel string) FileInfo {
 
 func getFile(ctx context.Context, q querier, ns, path string) (fileRow, bool, error) {
 	var f fileRow
-	err := q.queryRow(ctx, `SELECT dir, version, size, sha, modified FROM files WHERE ns = $1 AND path = $2`, ns, path).
+	err := q.QueryRow(ctx, `SELECT dir, version, size, sha, modified FROM files WHERE ns = $1 AND path = $2`, ns, path).
 		Scan(&f.dir, &f.version, &f.size, &f.sha, &f.modified)
 	if errors.Is(err, errNoRows) {
 		return f, false, nil
@@ -238,7 +238,7 @@ func (m *Manager) storeWriteTx(ctx context.Context, t target, c *content, doc *d
 	if err != nil {
 		return Version{}, false, internal(err, "write")
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	used, err := m.db.lockNamespace(ctx, tx, t.ns)
 	if err != nil {
 		return Version{}, false, internal(err, "write")
@@ -274,7 +274,7 @@ func (m *Manager) storeWriteTx(ctx context.Context, t target, c *content, doc *d
 	if err != nil {
 		return Version{}, false, internal(err, "write")
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
+	if _, err := tx.Exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
 		VALUES ($1, $2, $3, 0, $4, $5, $6, $7)
 		ON CONFLICT (ns, path) DO UPDATE SET version = excluded.version, size = excluded.size,
 		sha = excluded.sha, modified = excluded.modified`,
@@ -287,7 +287,7 @@ func (m *Manager) storeWriteTx(ctx context.Context, t target, c *content, doc *d
 	if err := m.index(ctx, tx, t.ns, t.path, doc); err != nil {
 		return Version{}, false, internal(err, "index")
 	}
-	if err := tx.commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return Version{}, false, internal(err, "write")
 	}
 	return v, false, nil
@@ -297,7 +297,7 @@ func addUsage(ctx context.Context, tx tx, ns string, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	_, err := tx.exec(ctx, `INSERT INTO usage (ns, bytes) VALUES ($1, $2)
+	_, err := tx.Exec(ctx, `INSERT INTO usage (ns, bytes) VALUES ($1, $2)
 		ON CONFLICT (ns) DO UPDATE SET bytes = usage.bytes + excluded.bytes`, ns, delta)
 	return err
 }
@@ -322,7 +322,7 @@ func (m *Manager) ensureParents(ctx context.Context, tx tx, t target) error {
 	}
 	now := m.now().UnixNano()
 	for i := len(missing) - 1; i >= 0; i-- {
-		if _, err := tx.exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
+		if _, err := tx.Exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
 			VALUES ($1, $2, $3, 1, 0, 0, '', $4)`, t.ns, missing[i], parentOf(missing[i]), now); err != nil {
 			return internal(err, "create folders")
 		}
@@ -338,7 +338,7 @@ func (m *Manager) storeCreateDir(ctx context.Context, t target) (FileInfo, error
 	if err != nil {
 		return FileInfo{}, internal(err, "create folder")
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	if _, err := m.db.lockNamespace(ctx, tx, t.ns); err != nil {
 		return FileInfo{}, internal(err, "create folder")
 	}
@@ -356,11 +356,11 @@ func (m *Manager) storeCreateDir(ctx context.Context, t target) (FileInfo, error
 		return FileInfo{}, err
 	}
 	now := m.now().UnixNano()
-	if _, err := tx.exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
+	if _, err := tx.Exec(ctx, `INSERT INTO files (ns, path, parent, dir, version, size, sha, modified)
 		VALUES ($1, $2, $3, 1, 0, 0, '', $4)`, t.ns, t.path, parentOf(t.path), now); err != nil {
 		return FileInfo{}, internal(err, "create folder")
 	}
-	if err := tx.commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return FileInfo{}, internal(err, "create folder")
 	}
 	return fileRow{dir: 1, modified: now}.info(t.rel), nil
@@ -371,7 +371,7 @@ func (m *Manager) storeDelete(ctx context.Context, t target) error {
 	if err != nil {
 		return internal(err, "delete")
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	if _, err := m.db.lockNamespace(ctx, tx, t.ns); err != nil {
 		return internal(err, "delete")
 	}
@@ -391,7 +391,7 @@ func (m *Manager) storeDelete(ctx context.Context, t target) error {
 		files = append(files, gone{t.path, cur.size})
 	} else {
 		lo, hi := below(t.path)
-		rs, err := tx.query(ctx, `SELECT path, size FROM files WHERE ns = $1 AND path >= $2 AND path < $3 AND dir = 0`, t.ns, lo, hi)
+		rs, err := tx.Query(ctx, `SELECT path, size FROM files WHERE ns = $1 AND path >= $2 AND path < $3 AND dir = 0`, t.ns, lo, hi)
 		if err != nil {
 			return internal(err, "delete")
 		}
@@ -416,7 +416,7 @@ func (m *Manager) storeDelete(ctx context.Context, t target) error {
 		freed += g.size
 	}
 	where, args := docsWhere(t.ns, t.path, cur.dir != 0)
-	if _, err := tx.exec(ctx, `DELETE FROM files WHERE `+where, args...); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM files WHERE `+where, args...); err != nil {
 		return internal(err, "delete")
 	}
 	if err := addUsage(ctx, tx, t.ns, -freed); err != nil {
@@ -428,7 +428,7 @@ func (m *Manager) storeDelete(ctx context.Context, t target) error {
 	if err := bumpGen(ctx, tx, t.ns); err != nil {
 		return internal(err, "delete")
 	}
-	return internal(tx.commit(), "delete")
+	return internal(tx.Commit(), "delete")
 }
 
 func isDirErr(rel string) error {

@@ -49,7 +49,7 @@ func (m *Manager) hostRead(ctx context.Context, t target) (io.ReadCloser, FileIn
 
 func (m *Manager) lastVersion(ctx context.Context, path string) (int, error) {
 	var n int64
-	err := m.db.read().queryRow(ctx, `SELECT COALESCE(MAX(n), 0) FROM versions WHERE ns = $1 AND path = $2`, hostNS, path).Scan(&n)
+	err := m.db.read().QueryRow(ctx, `SELECT COALESCE(MAX(n), 0) FROM versions WHERE ns = $1 AND path = $2`, hostNS, path).Scan(&n)
 	return int(n), err
 }
 
@@ -213,7 +213,7 @@ func (m *Manager) recordHost(ctx context.Context, path string, c *content, chang
 	if err != nil {
 		return Version{}, internal(err, "record version")
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	if _, err := m.db.lockNamespace(ctx, tx, hostNS); err != nil {
 		return Version{}, internal(err, "record version")
 	}
@@ -226,7 +226,7 @@ func (m *Manager) recordHost(ctx context.Context, path string, c *content, chang
 			return Version{}, internal(err, "index")
 		}
 	}
-	return v, internal(tx.commit(), "record version")
+	return v, internal(tx.Commit(), "record version")
 }
 
 func (m *Manager) hostDelete(ctx context.Context, agent string, t target) error {
@@ -270,7 +270,7 @@ func (m *Manager) reindexHost(ctx context.Context, path string) error {
 	}
 	stamp := hostStamp(st)
 	var cur string
-	err = m.db.read().queryRow(ctx, `SELECT stamp FROM docs WHERE ns = $1 AND path = $2`, hostNS, path).Scan(&cur)
+	err = m.db.read().QueryRow(ctx, `SELECT stamp FROM docs WHERE ns = $1 AND path = $2`, hostNS, path).Scan(&cur)
 	known := err == nil
 	switch {
 	case known && cur == stamp:
@@ -295,11 +295,11 @@ func (m *Manager) reindexHost(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	if err := m.index(ctx, tx, hostNS, path, doc); err != nil {
 		return err
 	}
-	return tx.commit()
+	return tx.Commit()
 }
 
 func (m *Manager) dropHost(ctx context.Context, path string, subtree bool) error {
@@ -307,14 +307,14 @@ func (m *Manager) dropHost(ctx context.Context, path string, subtree bool) error
 	if err != nil {
 		return err
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	if err := m.db.dropDocs(ctx, tx, hostNS, path, subtree); err != nil {
 		return err
 	}
 	if err := bumpGen(ctx, tx, hostNS); err != nil {
 		return err
 	}
-	return tx.commit()
+	return tx.Commit()
 }
 
 func hostStamp(st os.FileInfo) string {

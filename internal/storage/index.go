@@ -109,7 +109,7 @@ type vectorCache struct {
 
 func (m *Manager) vectors(ctx context.Context, ns string) (*vecSet, error) {
 	var gen int64
-	err := m.db.read().queryRow(ctx, `SELECT gen FROM docgen WHERE ns = $1`, ns).Scan(&gen)
+	err := m.db.read().QueryRow(ctx, `SELECT gen FROM docgen WHERE ns = $1`, ns).Scan(&gen)
 	if err != nil && !errors.Is(err, errNoRows) {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (m *Manager) vectors(ctx context.Context, ns string) (*vecSet, error) {
 }
 
 func (m *Manager) loadVectors(ctx context.Context, ns string, gen int64, name string) (*vecSet, error) {
-	rs, err := m.db.read().query(ctx, `SELECT id, path, stamp, embedder, vec FROM docs WHERE ns = $1`, ns)
+	rs, err := m.db.read().Query(ctx, `SELECT id, path, stamp, embedder, vec FROM docs WHERE ns = $1`, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -211,15 +211,15 @@ func (m *Manager) loadVectors(ctx context.Context, ns string, gen int64, name st
 		}
 		for j, s := range part {
 			// Only if the document is unchanged since: a write may have replaced it.
-			if _, err = t.exec(ctx, `UPDATE docs SET vec = $1, embedder = $2 WHERE id = $3 AND stamp = $4`,
+			if _, err = t.Exec(ctx, `UPDATE docs SET vec = $1, embedder = $2 WHERE id = $3 AND stamp = $4`,
 				encodeVec(vs[j]), name, s.id, s.stamp); err != nil {
 				break
 			}
 		}
 		if err == nil {
-			err = t.commit()
+			err = t.Commit()
 		}
-		t.rollback()
+		t.Rollback()
 		if err != nil {
 			return nil, err
 		}

@@ -102,15 +102,15 @@ func (m *Manager) saveMount(ctx context.Context, agent string, v view) error {
 	if err != nil {
 		return internal(err, "save mount")
 	}
-	defer t.rollback()
+	defer t.Rollback()
 	if v.root == "" {
-		_, err = t.exec(ctx, `DELETE FROM mounts WHERE agent = $1`, agent)
+		_, err = t.Exec(ctx, `DELETE FROM mounts WHERE agent = $1`, agent)
 	} else {
-		_, err = t.exec(ctx, `INSERT INTO mounts (agent, root, host) VALUES ($1, $2, $3)
+		_, err = t.Exec(ctx, `INSERT INTO mounts (agent, root, host) VALUES ($1, $2, $3)
 			ON CONFLICT (agent) DO UPDATE SET root = excluded.root, host = excluded.host`, agent, v.root, boolInt(v.host))
 	}
 	if err == nil {
-		err = t.commit()
+		err = t.Commit()
 	}
 	return internal(err, "save mount")
 }
@@ -127,7 +127,7 @@ func (m *Manager) viewOf(ctx context.Context, agent string) (view, error) {
 	}
 	var root string
 	var host int64
-	err := m.db.read().queryRow(ctx, `SELECT root, host FROM mounts WHERE agent = $1`, agent).Scan(&root, &host)
+	err := m.db.read().QueryRow(ctx, `SELECT root, host FROM mounts WHERE agent = $1`, agent).Scan(&root, &host)
 	switch {
 	case errors.Is(err, errNoRows):
 		v = ownView(agent)

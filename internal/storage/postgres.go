@@ -7,9 +7,7 @@ import (
 	"strings"
 
 	"github.com/aios-go/aios/api"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/aios-go/aios/internal/sqldb"
 )
 
 // Paths are compared byte-wise (subtree ranges rely on it), so every path column uses
@@ -41,60 +39,35 @@ var postgresSchema = []string{
 // processes running CREATE ... IF NOT EXISTS at once can otherwise collide.
 const schemaLock = 0x61696f7373746f // "aiossto"
 
-type pgDB struct{ pool *pgxpool.Pool }
+type pgDB struct{ db *sqldb.Postgres }
 
 func openPostgres(ctx context.Context, dsn string) (*pgDB, error) {
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
+	db, err := sqldb.OpenPostgres(ctx, dsn, postgresSchema, schemaLock)
+	if errors.Is(err, sqldb.ErrBadDSN) {
 		return nil, api.Wrap(api.CallerBadRequest, err, "storage: the PostgreSQL DSN is not usable; give postgres://user:password@host:port/database")
 	}
-	p := &pgDB{pool: pool}
-	if err := p.createSchema(ctx); err != nil {
-		pool.Close()
+	if err != nil {
 		return nil, api.Wrap(api.BackendUnavailable, err, "storage: cannot prepare the PostgreSQL database; check that it runs and the DSN's user may create tables")
 	}
-	return p, nil
+	return &pgDB{db: db}, nil
 }
 
-func (p *pgDB) createSchema(ctx context.Context) error {
-	t, err := p.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer t.rollback()
-	if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLock)); err != nil {
-		return err
-	}
-	for _, q := range postgresSchema {
-		if _, err := t.exec(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", strings.Fields(q)[:6], err)
-		}
-	}
-	return t.commit()
-}
+func (p *pgDB) read() querier { return p.db.Read() }
 
-func (p *pgDB) read() querier { return pgQ{p.pool} }
-
-func (p *pgDB) begin(ctx context.Context) (tx, error) {
-	t, err := p.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pgTx{pgQ: pgQ{t}, tx: t}, nil
-}
+func (p *pgDB) begin(ctx context.Context) (tx, error) { return p.db.Begin(ctx) }
 
 func (p *pgDB) lockNamespace(ctx context.Context, t tx, ns string) (int64, error) {
-	if _, err := t.exec(ctx, `INSERT INTO usage (ns, bytes) VALUES ($1, 0) ON CONFLICT DO NOTHING`, ns); err != nil {
+	if _, err := t.Exec(ctx, `INSERT INTO usage (ns, bytes) VALUES ($1, 0) ON CONFLICT DO NOTHING`, ns); err != nil {
 		return 0, err
 	}
 	// The row lock is held to the end of the transaction: every writer of ns queues here.
 	var used int64
-	err := t.queryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1 FOR UPDATE`, ns).Scan(&used)
+	err := t.QueryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1 FOR UPDATE`, ns).Scan(&used)
 	return used, err
 }
 
 func (p *pgDB) putDoc(ctx context.Context, t tx, d docRow) error {
-	_, err := t.exec(ctx, `INSERT INTO docs (ns, path, stamp, embedder, vec, body) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := t.Exec(ctx, `INSERT INTO docs (ns, path, stamp, embedder, vec, body) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (ns, path) DO UPDATE SET stamp = excluded.stamp, embedder = excluded.embedder,
 		vec = excluded.vec, body = excluded.body`, d.ns, d.path, d.stamp, d.embedder, d.vec, d.body)
 	return err
@@ -102,7 +75,7 @@ func (p *pgDB) putDoc(ctx context.Context, t tx, d docRow) error {
 
 func (p *pgDB) dropDocs(ctx context.Context, t tx, ns, path string, subtree bool) error {
 	where, args := docsWhere(ns, path, subtree)
-	_, err := t.exec(ctx, `DELETE FROM docs WHERE `+where, args...)
+	_, err := t.Exec(ctx, `DELETE FROM docs WHERE `+where, args...)
 	return err
 }
 
@@ -126,7 +99,7 @@ func (p *pgDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases
 	if q == "" {
 		return nil, nil
 	}
-	rs, err := p.read().query(ctx, `SELECT docs.id, docs.path FROM docs, (SELECT `+q+` AS q) qq
+	rs, err := p.read().Query(ctx, `SELECT docs.id, docs.path FROM docs, (SELECT `+q+` AS q) qq
 		WHERE docs.ns = $1 AND docs.path >= $2 AND docs.path < $3 AND docs.tsv @@ qq.q
 		ORDER BY ts_rank_cd(docs.tsv, qq.q) DESC, docs.id LIMIT $4`, args...)
 	if err != nil {
@@ -150,7 +123,7 @@ func (p *pgDB) snippet(ctx context.Context, id int64, terms, phrases []string) (
 		return "", nil
 	}
 	var snip string
-	err := p.read().queryRow(ctx, `SELECT ts_headline('english', docs.body, qq.q,
+	err := p.read().QueryRow(ctx, `SELECT ts_headline('english', docs.body, qq.q,
 			'StartSel="",StopSel="",MaxWords=24,MinWords=8')
 		FROM docs, (SELECT `+q+` AS q) qq WHERE docs.id = $1 AND docs.tsv @@ qq.q`, args...).Scan(&snip)
 	if errors.Is(err, errNoRows) {
@@ -161,7 +134,7 @@ func (p *pgDB) snippet(ctx context.Context, id int64, terms, phrases []string) (
 
 func (p *pgDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {
 	q, args := tsQuery([]any{ns, lo, hi}, nil, phrases)
-	rs, err := p.read().query(ctx, `SELECT id FROM docs WHERE ns = $1 AND path >= $2 AND path < $3 AND tsv @@ (`+q+`)`, args...)
+	rs, err := p.read().Query(ctx, `SELECT id FROM docs WHERE ns = $1 AND path >= $2 AND path < $3 AND tsv @@ (`+q+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -170,63 +143,8 @@ func (p *pgDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string
 
 func (p *pgDB) docText(ctx context.Context, id int64) (string, error) {
 	var body string
-	err := p.read().queryRow(ctx, `SELECT body FROM docs WHERE id = $1`, id).Scan(&body)
+	err := p.read().QueryRow(ctx, `SELECT body FROM docs WHERE id = $1`, id).Scan(&body)
 	return body, err
 }
 
-func (p *pgDB) close() error {
-	p.pool.Close()
-	return nil
-}
-
-// pgQ adapts a pool or a transaction to querier.
-type pgQ struct {
-	r interface {
-		Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
-		QueryRow(ctx context.Context, q string, args ...any) pgx.Row
-		Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
-	}
-}
-
-func (q pgQ) exec(ctx context.Context, s string, args ...any) (int64, error) {
-	tag, err := q.r.Exec(ctx, s, args...)
-	return tag.RowsAffected(), err
-}
-
-func (q pgQ) queryRow(ctx context.Context, s string, args ...any) row {
-	return pgRow{q.r.QueryRow(ctx, s, args...)}
-}
-
-func (q pgQ) query(ctx context.Context, s string, args ...any) (rows, error) {
-	return q.r.Query(ctx, s, args...)
-}
-
-type pgRow struct{ r pgx.Row }
-
-func (r pgRow) Scan(dest ...any) error {
-	if err := r.r.Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
-		return errNoRows
-	} else {
-		return err
-	}
-}
-
-type pgTx struct {
-	pgQ
-	tx   pgx.Tx
-	done bool
-}
-
-func (t *pgTx) commit() error {
-	t.done = true
-	return t.tx.Commit(context.Background())
-}
-
-// rollback uses a fresh context: the caller's may be what was cancelled, and the
-// connection must go back to the pool clean either way.
-func (t *pgTx) rollback() {
-	if !t.done {
-		t.done = true
-		t.tx.Rollback(context.Background())
-	}
-}
+func (p *pgDB) close() error { return p.db.Close() }

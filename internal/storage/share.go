@@ -56,17 +56,17 @@ func (m *Manager) Share(ctx context.Context, agent, path string, ttl time.Durati
 	if err != nil {
 		return Share{}, internal(err, "share")
 	}
-	defer tx.rollback()
+	defer tx.Rollback()
 	// Expired links are swept here, where new ones are made, so the table stays the
 	// size of the links alive.
-	if _, err := tx.exec(ctx, `DELETE FROM shares WHERE expires <= $1`, now.UnixNano()); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM shares WHERE expires <= $1`, now.UnixNano()); err != nil {
 		return Share{}, internal(err, "share")
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO shares (token_hash, ns, path, agent, expires) VALUES ($1, $2, $3, $4, $5)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO shares (token_hash, ns, path, agent, expires) VALUES ($1, $2, $3, $4, $5)`,
 		tokenHash(token), t.ns, t.path, agent, s.Expires.UnixNano()); err != nil {
 		return Share{}, internal(err, "share")
 	}
-	if err := tx.commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return Share{}, internal(err, "share")
 	}
 	return s, nil
@@ -82,15 +82,15 @@ func (m *Manager) Unshare(ctx context.Context, agent, token string) error {
 	if err != nil {
 		return internal(err, "unshare")
 	}
-	defer t.rollback()
-	n, err := t.exec(ctx, `DELETE FROM shares WHERE token_hash = $1 AND agent = $2`, tokenHash(token), agent)
+	defer t.Rollback()
+	n, err := t.Exec(ctx, `DELETE FROM shares WHERE token_hash = $1 AND agent = $2`, tokenHash(token), agent)
 	if err != nil {
 		return internal(err, "unshare")
 	}
 	if n == 0 {
 		return api.Errorf(api.CallerNotFound, "you have no share link with that token (it may have expired)")
 	}
-	return internal(t.commit(), "unshare")
+	return internal(t.Commit(), "unshare")
 }
 
 // OpenShared reads the file a link points to, for whoever holds the token. FileInfo.Path
@@ -105,7 +105,7 @@ func (m *Manager) OpenShared(ctx context.Context, token string) (io.ReadCloser, 
 	}
 	var ns, path, agent string
 	var expires int64
-	err := m.db.read().queryRow(ctx, `SELECT ns, path, agent, expires FROM shares WHERE token_hash = $1`, tokenHash(token)).
+	err := m.db.read().QueryRow(ctx, `SELECT ns, path, agent, expires FROM shares WHERE token_hash = $1`, tokenHash(token)).
 		Scan(&ns, &path, &agent, &expires)
 	if errors.Is(err, errNoRows) || (err == nil && expires <= m.now().UnixNano()) {
 		return nil, FileInfo{}, gone

@@ -3,23 +3,16 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/aios-go/aios/api"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver: pure Go, FTS5 built in
+	"github.com/aios-go/aios/internal/sqldb"
 )
 
-// WAL lets readers run beside the one writer. synchronous=FULL syncs the WAL at every
-// commit, so an acknowledged write survives not just kill -9 of the kernel but a power
-// cut too; Write returns only after its commit. _txlock=immediate takes the write lock at
-// BEGIN, so a transaction never fails halfway for want of it.
-const sqliteParams = "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+// sqldb opens the file with WAL and synchronous=FULL: Write returns only after its
+// commit is on disk.
 
 var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS blobs (sha TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL)`,
@@ -43,57 +36,25 @@ var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS docgen (ns TEXT PRIMARY KEY, gen INTEGER NOT NULL)`,
 }
 
-type sqliteDB struct {
-	db *sql.DB
-	// SQLite has one writer at a time. Queueing writers here, in order, is cheaper and
-	// fairer than letting them spin on SQLITE_BUSY; it also makes lockNamespace free.
-	wmu sync.Mutex
-}
+// sqliteDB has one writer at a time (sqldb queues them in order), which also makes
+// lockNamespace free.
+type sqliteDB struct{ db *sqldb.SQLite }
 
 func openSQLite(ctx context.Context, path string) (*sqliteDB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, api.Wrap(api.KernelInternal, err, "storage: cannot create the folder for %s", path)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+sqliteParams)
+	db, err := sqldb.OpenSQLite(ctx, path, sqliteSchema)
 	if err != nil {
 		return nil, api.Wrap(api.KernelInternal, err, "storage: open %s", path)
 	}
-	db.SetMaxOpenConns(8)
-	s := &sqliteDB{db: db}
-	t, err := s.begin(ctx)
-	if err != nil {
-		db.Close()
-		return nil, api.Wrap(api.KernelInternal, err, "storage: open %s (is it a SQLite file, and writable?)", path)
-	}
-	defer t.rollback()
-	for _, q := range sqliteSchema {
-		if _, err := t.exec(ctx, q); err != nil {
-			db.Close()
-			return nil, api.Wrap(api.KernelInternal, err, "storage: create the schema in %s", path)
-		}
-	}
-	if err := t.commit(); err != nil {
-		db.Close()
-		return nil, api.Wrap(api.KernelInternal, err, "storage: create the schema in %s", path)
-	}
-	return s, nil
+	return &sqliteDB{db: db}, nil
 }
 
-func (s *sqliteDB) read() querier { return sqlQ{s.db} }
+func (s *sqliteDB) read() querier { return s.db.Read() }
 
-func (s *sqliteDB) begin(ctx context.Context) (tx, error) {
-	s.wmu.Lock()
-	t, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		s.wmu.Unlock()
-		return nil, err
-	}
-	return &sqliteTx{sqlQ: sqlQ{t}, tx: t, unlock: s.wmu.Unlock}, nil
-}
+func (s *sqliteDB) begin(ctx context.Context) (tx, error) { return s.db.Begin(ctx) }
 
 func (s *sqliteDB) lockNamespace(ctx context.Context, t tx, ns string) (int64, error) {
 	var used int64
-	err := t.queryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1`, ns).Scan(&used)
+	err := t.QueryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1`, ns).Scan(&used)
 	if errors.Is(err, errNoRows) {
 		return 0, nil
 	}
@@ -102,25 +63,25 @@ func (s *sqliteDB) lockNamespace(ctx context.Context, t tx, ns string) (int64, e
 
 func (s *sqliteDB) putDoc(ctx context.Context, t tx, d docRow) error {
 	var id int64
-	err := t.queryRow(ctx, `INSERT INTO docs (ns, path, stamp, embedder, vec) VALUES ($1, $2, $3, $4, $5)
+	err := t.QueryRow(ctx, `INSERT INTO docs (ns, path, stamp, embedder, vec) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (ns, path) DO UPDATE SET stamp = excluded.stamp, embedder = excluded.embedder, vec = excluded.vec
 		RETURNING id`, d.ns, d.path, d.stamp, d.embedder, d.vec).Scan(&id)
 	if err != nil {
 		return err
 	}
-	if _, err := t.exec(ctx, `DELETE FROM docs_fts WHERE rowid = $1`, id); err != nil {
+	if _, err := t.Exec(ctx, `DELETE FROM docs_fts WHERE rowid = $1`, id); err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO docs_fts (rowid, scope, body) VALUES ($1, $2, $3)`, id, scopeToken(d.ns), d.body)
+	_, err = t.Exec(ctx, `INSERT INTO docs_fts (rowid, scope, body) VALUES ($1, $2, $3)`, id, scopeToken(d.ns), d.body)
 	return err
 }
 
 func (s *sqliteDB) dropDocs(ctx context.Context, t tx, ns, path string, subtree bool) error {
 	where, args := docsWhere(ns, path, subtree)
-	if _, err := t.exec(ctx, `DELETE FROM docs_fts WHERE rowid IN (SELECT id FROM docs WHERE `+where+`)`, args...); err != nil {
+	if _, err := t.Exec(ctx, `DELETE FROM docs_fts WHERE rowid IN (SELECT id FROM docs WHERE `+where+`)`, args...); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `DELETE FROM docs WHERE `+where, args...)
+	_, err := t.Exec(ctx, `DELETE FROM docs WHERE `+where, args...)
 	return err
 }
 
@@ -162,7 +123,7 @@ func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phr
 	if match == "" {
 		return nil, nil
 	}
-	rs, err := s.read().query(ctx, `SELECT d.id, d.path FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
+	rs, err := s.read().Query(ctx, `SELECT d.id, d.path FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
 		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4
 		ORDER BY bm25(docs_fts, 0.0, 1.0) LIMIT $5`, scoped(ns, match), ns, lo, hi, int64(limit))
 	if err != nil {
@@ -181,7 +142,7 @@ func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phr
 }
 
 func (s *sqliteDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {
-	rs, err := s.read().query(ctx, `SELECT d.id FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
+	rs, err := s.read().Query(ctx, `SELECT d.id FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid
 		WHERE docs_fts MATCH $1 AND d.ns = $2 AND d.path >= $3 AND d.path < $4`, scoped(ns, ftsMatch(nil, phrases)), ns, lo, hi)
 	if err != nil {
 		return nil, err
@@ -208,7 +169,7 @@ func (s *sqliteDB) snippet(ctx context.Context, id int64, terms, phrases []strin
 		return "", nil
 	}
 	var snip string
-	err := s.read().queryRow(ctx, `SELECT snippet(docs_fts, 1, '', '', '…', 24) FROM docs_fts
+	err := s.read().QueryRow(ctx, `SELECT snippet(docs_fts, 1, '', '', '…', 24) FROM docs_fts
 		WHERE docs_fts MATCH $1 AND rowid = $2`, match, id).Scan(&snip)
 	if errors.Is(err, errNoRows) {
 		return "", nil
@@ -218,7 +179,7 @@ func (s *sqliteDB) snippet(ctx context.Context, id int64, terms, phrases []strin
 
 func (s *sqliteDB) docText(ctx context.Context, id int64) (string, error) {
 	var body string
-	err := s.read().queryRow(ctx, `SELECT body FROM docs_fts WHERE rowid = $1`, id).Scan(&body)
+	err := s.read().QueryRow(ctx, `SELECT body FROM docs_fts WHERE rowid = $1`, id).Scan(&body)
 	return body, err
 }
 
@@ -231,72 +192,4 @@ func docsWhere(ns, path string, subtree bool) (string, []any) {
 	}
 	lo, hi := below(path)
 	return `ns = $1 AND (path = $2 OR (path >= $3 AND path < $4))`, []any{ns, path, lo, hi}
-}
-
-// sqlQ adapts database/sql (a *sql.DB or *sql.Tx) to querier.
-type sqlQ struct {
-	r interface {
-		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
-		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	}
-}
-
-func (q sqlQ) exec(ctx context.Context, s string, args ...any) (int64, error) {
-	res, err := q.r.ExecContext(ctx, s, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (q sqlQ) queryRow(ctx context.Context, s string, args ...any) row {
-	return sqlRow{q.r.QueryRowContext(ctx, s, args...)}
-}
-
-func (q sqlQ) query(ctx context.Context, s string, args ...any) (rows, error) {
-	rs, err := q.r.QueryContext(ctx, s, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rs}, nil
-}
-
-type sqlRow struct{ r *sql.Row }
-
-func (r sqlRow) Scan(dest ...any) error {
-	if err := r.r.Scan(dest...); errors.Is(err, sql.ErrNoRows) {
-		return errNoRows
-	} else {
-		return err
-	}
-}
-
-type sqlRows struct{ *sql.Rows }
-
-func (r sqlRows) Close() { r.Rows.Close() }
-
-type sqliteTx struct {
-	sqlQ
-	tx     *sql.Tx
-	unlock func()
-	done   bool
-}
-
-func (t *sqliteTx) commit() error {
-	if t.done {
-		return errors.New("storage: transaction already ended")
-	}
-	t.done = true
-	defer t.unlock()
-	return t.tx.Commit()
-}
-
-func (t *sqliteTx) rollback() {
-	if t.done {
-		return
-	}
-	t.done = true
-	t.tx.Rollback()
-	t.unlock()
 }

@@ -233,10 +233,10 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 		return s, err
 	}
 	q := m.db.read()
-	if err := q.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs`).Scan(&s.Blobs, &s.BlobBytes); err != nil {
+	if err := q.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs`).Scan(&s.Blobs, &s.BlobBytes); err != nil {
 		return s, internal(err, "count blobs")
 	}
-	if err := q.queryRow(ctx, `SELECT COUNT(*) FROM files WHERE dir = 0`).Scan(&s.Files); err != nil {
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM files WHERE dir = 0`).Scan(&s.Files); err != nil {
 		return s, internal(err, "count files")
 	}
 	return s, nil
@@ -248,7 +248,7 @@ func (m *Manager) Usage(ctx context.Context, agent string) (int64, error) {
 		return 0, err
 	}
 	var used int64
-	err := m.db.read().queryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1`, agentNS(agent)).Scan(&used)
+	err := m.db.read().QueryRow(ctx, `SELECT bytes FROM usage WHERE ns = $1`, agentNS(agent)).Scan(&used)
 	if errors.Is(err, errNoRows) {
 		return 0, nil
 	}

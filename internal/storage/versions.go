@@ -125,7 +125,7 @@ func (m *Manager) readBlob(ctx context.Context, v Version) (*content, error) {
 }
 
 func listVersions(ctx context.Context, q querier, ns, path string) ([]Version, error) {
-	rs, err := q.query(ctx, `SELECT n, at, size, sha, change FROM versions WHERE ns = $1 AND path = $2 ORDER BY n DESC`, ns, path)
+	rs, err := q.Query(ctx, `SELECT n, at, size, sha, change FROM versions WHERE ns = $1 AND path = $2 ORDER BY n DESC`, ns, path)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func listVersions(ctx context.Context, q querier, ns, path string) ([]Version, e
 // namespace lock, so MAX(n)+1 is this version's number alone.
 func (m *Manager) addVersion(ctx context.Context, tx tx, ns, path string, c *content, change string) (Version, error) {
 	var last int64
-	if err := tx.queryRow(ctx, `SELECT COALESCE(MAX(n), 0) FROM versions WHERE ns = $1 AND path = $2`, ns, path).Scan(&last); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(n), 0) FROM versions WHERE ns = $1 AND path = $2`, ns, path).Scan(&last); err != nil {
 		return Version{}, err
 	}
 	v := Version{N: int(last + 1), Time: time.Unix(0, m.now().UnixNano()), Change: change}
@@ -158,7 +158,7 @@ func (m *Manager) addVersion(ctx context.Context, tx tx, ns, path string, c *con
 			return Version{}, err
 		}
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO versions (ns, path, n, at, size, sha, change) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO versions (ns, path, n, at, size, sha, change) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		ns, path, int64(v.N), v.Time.UnixNano(), v.Size, v.SHA256, change); err != nil {
 		return Version{}, err
 	}
@@ -166,7 +166,7 @@ func (m *Manager) addVersion(ctx context.Context, tx tx, ns, path string, c *con
 	if cut <= 0 {
 		return v, nil
 	}
-	rs, err := tx.query(ctx, `SELECT sha FROM versions WHERE ns = $1 AND path = $2 AND n <= $3`, ns, path, cut)
+	rs, err := tx.Query(ctx, `SELECT sha FROM versions WHERE ns = $1 AND path = $2 AND n <= $3`, ns, path, cut)
 	if err != nil {
 		return Version{}, err
 	}
@@ -183,7 +183,7 @@ func (m *Manager) addVersion(ctx context.Context, tx tx, ns, path string, c *con
 	if err := rs.Err(); err != nil {
 		return Version{}, err
 	}
-	if _, err := tx.exec(ctx, `DELETE FROM versions WHERE ns = $1 AND path = $2 AND n <= $3`, ns, path, cut); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM versions WHERE ns = $1 AND path = $2 AND n <= $3`, ns, path, cut); err != nil {
 		return Version{}, err
 	}
 	for _, s := range shas {

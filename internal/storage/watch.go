@@ -42,7 +42,7 @@ func newWatcher(m *Manager) (*watcher, error) {
 // resume watches the folders agents had mounted before the kernel restarted, and brings
 // their index up to date in the background: files may have changed while it was down.
 func (x *watcher) resume(ctx context.Context) {
-	rs, err := x.m.db.read().query(ctx, `SELECT root, COUNT(*) FROM mounts WHERE host = 1 GROUP BY root`)
+	rs, err := x.m.db.read().Query(ctx, `SELECT root, COUNT(*) FROM mounts WHERE host = 1 GROUP BY root`)
 	if err != nil {
 		x.m.log.Warn("cannot read mounted host folders; they are not watched", "err", err)
 		return
@@ -189,7 +189,7 @@ func (x *watcher) watchTree(dir string) {
 		return
 	}
 	lo, hi := below(dir)
-	rs, err := x.m.db.read().query(x.ctx, `SELECT path FROM docs WHERE ns = $1 AND path >= $2 AND path < $3`, hostNS, lo, hi)
+	rs, err := x.m.db.read().Query(x.ctx, `SELECT path FROM docs WHERE ns = $1 AND path >= $2 AND path < $3`, hostNS, lo, hi)
 	if err != nil {
 		return
 	}
