@@ -125,8 +125,10 @@ type WorkingSet struct {
 	High    float64       `koanf:"high"`    // admit while contexts fit this share of the KV cache (0.9)
 	Suspend float64       `koanf:"suspend"` // suspend the newest programs past this share (1.0)
 	Idle    time.Duration `koanf:"idle"`    // a program with no call for this long is done (60s)
-	// Beta: a program waiting this many times its service to be admitted goes first (8).
+	// Beta: a program waiting this many times its service to be admitted goes first (2).
 	Beta float64 `koanf:"beta"`
+	// Evict: such a program suspends programs between calls to get in at once.
+	Evict bool `koanf:"evict"`
 }
 
 type LLMs struct {

@@ -32,21 +32,24 @@ type WorkingSet struct {
 	// EndProgram.
 	Idle time.Duration
 	// Beta bounds how long a program waits to be admitted relative to the engine time
-	// it has received, as PLAS's β bounds its queues (default 8; +Inf turns it off).
-	// Programs that fit are admitted past one that does not (keeping order would idle
-	// the cache), but once a waiting program's admission wait reaches Beta × its
-	// service it is starving, and the starving program with the highest ratio holds a
-	// reservation: no other program is admitted before it, and active programs that
-	// are between calls (waiting on a tool) are suspended, smallest context first,
-	// until it fits. Their next calls wait to be admitted again, and may find their
-	// prefix evicted: the bound costs the suspended programs a recompute. 2 (PLAS's
-	// own default) held the bound exactly in aios bench at 1.2× load but doubled p99
-	// TCT; 8 kept it within 8 at a third of that cost (docs/bench.md).
+	// it has received, as PLAS's β bounds its queues (default 2, PLAS's own; +Inf turns
+	// it off). Programs that fit are admitted past one that does not (keeping order
+	// would idle the cache), but once a waiting program's admission wait reaches Beta ×
+	// its service it is starving, and the starving program with the highest ratio
+	// holds a reservation: no other program is admitted before it, so it gets in as
+	// soon as enough active contexts leave, and no stream of smaller programs can
+	// overtake it for ever.
 	Beta float64
 	// MinService is the service a program that has received less is charged with in
 	// that ratio (default 1s), so a new program may be passed for Beta × MinService
 	// before it holds the reservation.
 	MinService time.Duration
+	// Evict makes the bound hard: the reserved program does not wait for active ones
+	// to end, but suspends those between calls (waiting on a tool), smallest context
+	// first, until it fits. Their next calls wait to be admitted again and may find
+	// their prefix evicted. Off by default: in aios bench at 1.2× load it held wait ÷
+	// service at Beta but cost p99 TCT and capacity (docs/bench.md).
+	Evict bool
 }
 
 type wsProgram struct {
@@ -101,7 +104,7 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 		cfg.Idle = 60 * time.Second
 	}
 	if cfg.Beta <= 0 {
-		cfg.Beta = 8
+		cfg.Beta = 2
 	}
 	if cfg.MinService <= 0 {
 		cfg.MinService = time.Second
@@ -250,7 +253,7 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 		return false // a starving program is admitted first
 	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
-	if w.reserved == p && w.used+p.tokens > limit {
+	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit)
 	}
 	// A program alone bigger than the limit is still admitted into an empty set, or it

@@ -184,8 +184,9 @@ func TestWorkingSetStarvationScalesWithService(t *testing.T) {
 	}
 }
 
-// A starving program does not wait for active programs to end: those between calls
-// are suspended, smallest context first, until it fits.
+// With Evict a starving program does not wait for active programs to end: those
+// between calls are suspended, smallest context first, until it fits. Without it, it
+// waits for them (TestWorkingSetStarvationBound).
 //
 // Limit 800. a (500) and e (200) are admitted at 0; their calls end at 1 ms and they go
 // to tools. b (400) waits from 0 (500 + 200 + 400 > 800).
@@ -195,7 +196,7 @@ func TestWorkingSetStarvationScalesWithService(t *testing.T) {
 //	      a is too; b is admitted alone (400). a's next call then waits: 900 > 800.
 func TestWorkingSetStarvingProgramSuspendsIdleOnes(t *testing.T) {
 	s := newSched(t, "fifo", 0, CoreSpec{ID: 0, Module: LLM, MaxInflight: 100, MaxTokens: 1000})
-	s.EnableWorkingSet(WorkingSet{High: 0.8, Suspend: 1, Idle: time.Hour})
+	s.EnableWorkingSet(WorkingSet{High: 0.8, Suspend: 1, Idle: time.Hour, Beta: 8, Evict: true})
 	mustSubmit(t, s, &Call{ID: 1, Module: LLM, Program: "a", Tokens: 500}, 0)
 	mustSubmit(t, s, &Call{ID: 2, Module: LLM, Program: "e", Tokens: 200}, 0)
 	mustSubmit(t, s, &Call{ID: 3, Module: LLM, Program: "b", Tokens: 400}, 0)
