@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -74,7 +73,7 @@ var _ Embedder = (*OpenAI)(nil)
 
 // NewOpenAI checks cfg and returns the embedder; it makes no request.
 func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
-	base, err := normalizeBaseURL(cfg.BaseURL)
+	base, err := upstream.NormalizeBaseURL(cfg.BaseURL, "embeddings")
 	if err != nil {
 		return nil, err
 	}
@@ -343,24 +342,14 @@ func (o *OpenAI) statusError(status int, h http.Header, msg string) *api.Error {
 	if msg != "" {
 		detail += ": " + msg
 	}
-	var e *api.Error
-	switch {
-	case status == http.StatusTooManyRequests:
-		e = api.Errorf(api.BackendRateLimited, "%s", detail)
-	case status == http.StatusServiceUnavailable:
-		e = api.Errorf(api.BackendOverloaded, "%s", detail)
-	case status >= 500:
-		e = api.Errorf(api.BackendUnavailable, "%s", detail)
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		e = api.Errorf(api.BackendRejected, "%s (the upstream refused the API key: check the embedder's api_key)", detail)
-	case status == http.StatusNotFound:
+	e := api.Errorf(upstream.StatusKind(status), "%s", detail)
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		e.Message += " (the upstream refused the API key: check the embedder's api_key)"
+	case http.StatusNotFound:
 		// The usual cause: a chat-only server (vLLM serves embeddings only for a pooling
 		// model) or a model name the server does not know.
-		e = api.Errorf(api.BackendRejected, "%s (does it serve embedding model %q at /embeddings?)", detail, o.cfg.Model)
-	case status >= 400:
-		e = api.Errorf(api.BackendRejected, "%s", detail)
-	default:
-		e = api.Errorf(api.BackendBadResponse, "%s", detail)
+		e.Message += fmt.Sprintf(" (does it serve embedding model %q at /embeddings?)", o.cfg.Model)
 	}
 	e.RetryAfter = retryAfter(h, time.Now())
 	return e
@@ -406,37 +395,4 @@ func bodyMessage(b []byte) string {
 		s = s[:300] + "..."
 	}
 	return s
-}
-
-// normalizeBaseURL gives the API root, ending in "/", by the same rule as the openai
-// chat backend's NormalizeBaseURL: a bare host gets /v1, a URL with a path is kept. It is
-// repeated here rather than imported so that embed, which storage uses, does not pull in
-// the chat backend and its SDK.
-func normalizeBaseURL(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", api.Errorf(api.CallerBadRequest, "embeddings: base URL is empty; give the server's address, e.g. http://localhost:8000/v1")
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", api.Wrap(api.CallerBadRequest, err, "embeddings: base URL %q is not a URL", raw)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", api.Errorf(api.CallerBadRequest, "embeddings: base URL %q must use http or https", raw)
-	}
-	if u.Host == "" {
-		return "", api.Errorf(api.CallerBadRequest, "embeddings: base URL %q has no host", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", api.Errorf(api.CallerBadRequest, "embeddings: base URL %q must not have a query or fragment", raw)
-	}
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" {
-		p = "/v1"
-	}
-	u.Path, u.RawPath = p+"/", ""
-	return u.String(), nil
 }

@@ -57,21 +57,9 @@ func (c *Core) statusError(status int, h http.Header, msg string) *api.Error {
 	if msg != "" {
 		detail += ": " + msg
 	}
-	var e *api.Error
-	switch {
-	case status == http.StatusTooManyRequests:
-		e = api.Errorf(api.BackendRateLimited, "%s", detail)
-	case status == http.StatusServiceUnavailable:
-		e = api.Errorf(api.BackendOverloaded, "%s", detail)
-	case status >= 500:
-		e = api.Errorf(api.BackendUnavailable, "%s", detail)
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		e = api.Errorf(api.BackendRejected,
-			"%s (the upstream refused the API key: check api_key for backend %q)", detail, c.cfg.Name)
-	case status >= 400:
-		e = api.Errorf(api.BackendRejected, "%s", detail)
-	default:
-		e = api.Errorf(api.BackendBadResponse, "%s", detail)
+	e := api.Errorf(upstream.StatusKind(status), "%s", detail)
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		e.Message += fmt.Sprintf(" (the upstream refused the API key: check api_key for backend %q)", c.cfg.Name)
 	}
 	e.RetryAfter = retryAfter(h, time.Now())
 	return e

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -138,38 +137,9 @@ func New(cfg Config) (*Core, error) {
 
 var versionSegment = regexp.MustCompile(`/v\d+[a-z0-9]*$`)
 
-// NormalizeBaseURL turns the forms users write into the API root the SDK appends paths
-// to: "http://host:8000", "http://host:8000/", "http://host:8000/v1" and
-// "http://host:8000/v1/" all become "http://host:8000/v1/". A URL that already carries a
-// path (a proxy prefix, Gemini's /v1beta/openai) is kept as written, because guessing
-// there breaks such servers; only a bare host gets /v1. A missing scheme means http.
+// NormalizeBaseURL is upstream.NormalizeBaseURL for this backend.
 func NormalizeBaseURL(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", api.Errorf(api.CallerBadRequest, "openai backend: base URL is empty; give the server's address, e.g. http://localhost:8000/v1")
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", api.Wrap(api.CallerBadRequest, err, "openai backend: base URL %q is not a URL", raw)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", api.Errorf(api.CallerBadRequest, "openai backend: base URL %q must use http or https", raw)
-	}
-	if u.Host == "" {
-		return "", api.Errorf(api.CallerBadRequest, "openai backend: base URL %q has no host", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", api.Errorf(api.CallerBadRequest, "openai backend: base URL %q must not have a query or fragment", raw)
-	}
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" {
-		p = "/v1"
-	}
-	u.Path, u.RawPath = p+"/", ""
-	return u.String(), nil
+	return upstream.NormalizeBaseURL(raw, "openai backend")
 }
 
 // BaseURL is the normalised API root this core calls.
