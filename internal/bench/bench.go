@@ -150,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			res.Programs[i].Solo = solo[res.Programs[i].ID]
 		}
 		a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
+		a.EngineBusy, a.BatchMean, a.KVOccupancy = res.Util.Busy, res.Util.Batch, res.Util.KV
 		if o.FindCapacity {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {

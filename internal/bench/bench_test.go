@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -327,5 +328,19 @@ func TestKernelArmsHonourPolicyConfig(t *testing.T) {
 	}
 	if got := policyConfig(Setup{TimeSlice: time.Second, Policy: sched.Config{Beta: 7, Name: "x"}}, arm); got.Name != "plas" || got.Beta != 7 || got.Slice != time.Second {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// Virtual runs report how the engines were used: one program alone keeps the engine
+// stepping only part of the time (tools), one sequence per step, and some KV held.
+func TestVirtualUtilisation(t *testing.T) {
+	ps := programs(t, "react", 1, 2)
+	res, err := RunVirtual(Setup{}, Arm{Name: "direct"}, ps, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Util
+	if u.Busy <= 0 || u.Busy >= 1 || math.Abs(u.Batch-1) > 1e-9 || u.KV <= 0 || u.KV >= 1 {
+		t.Fatalf("%+v", u)
 	}
 }

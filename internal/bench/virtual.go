@@ -19,6 +19,17 @@ type Result struct {
 	Calls    []metrics.Call
 	Span     time.Duration // first arrival to last finish
 	Engine   sim.Stats     // summed over engines
+	Util     Utilisation   // virtual mode only
+}
+
+// Utilisation is how the engines were used over a run, averaged over engines: the
+// fraction of the span they were stepping, the mean batch (sequences per step, weighted
+// by step time) while they were, and the mean KV-cache occupancy over the span (blocks
+// held by requests; cached-but-free blocks count as free, as in vLLM's gauge).
+type Utilisation struct {
+	Busy  float64
+	Batch float64
+	KV    float64
 }
 
 // RunVirtual runs progs under arm on fresh simulated engines in virtual time. With
@@ -119,6 +130,10 @@ type vengine struct {
 	e     *sim.Engine
 	busy  bool
 	calls map[*sim.Request]*vcall
+	// utilisation: time stepping, and sequences and KV occupancy integrated over it
+	busyTime time.Duration
+	seqSec   float64
+	kvSec    float64
 }
 
 type vprog struct {
@@ -400,6 +415,10 @@ func (v *vsim) kick(g *vengine) {
 	}
 	g.busy = true
 	res := g.e.Step(v.now)
+	d := res.End - res.Start
+	g.busyTime += d
+	g.seqSec += float64(res.NumSeqs) * d.Seconds()
+	g.kvSec += g.e.Stats().KVUsage * d.Seconds()
 	// The engine reuses the result's slices on its next step, which handling this one
 	// can start; keep copies.
 	res.Emitted = append([]*sim.Request(nil), res.Emitted...)
@@ -551,8 +570,17 @@ func (v *vsim) result() (Result, error) {
 	}
 	res.Calls = v.calls
 	res.Span = last - first
+	var busy time.Duration
+	var seqSec, kvSec float64
 	for _, g := range v.engines {
 		res.addEngine(g.e.Stats())
+		busy += g.busyTime
+		seqSec += g.seqSec
+		kvSec += g.kvSec
+	}
+	if n := float64(len(v.engines)); res.Span > 0 && busy > 0 {
+		res.Util = Utilisation{Busy: busy.Seconds() / n / res.Span.Seconds(), Batch: seqSec / busy.Seconds(),
+			KV: kvSec / n / res.Span.Seconds()}
 	}
 	return res, nil
 }

@@ -118,9 +118,15 @@ type Arm struct {
 	PerAgentSlowdown map[string]float64 `json:"per_agent_slowdown"`
 
 	PrefixHitRate float64 `json:"prefix_hit_rate"`
-	Preemptions   int     `json:"preemptions"`
-	FailedCalls   int     `json:"failed_calls"`
-	Retries       int     `json:"retries"`
+	// Engine utilisation (virtual mode; set by the harness): fraction of the span the
+	// engines were stepping, mean sequences per step while they were, mean KV-cache
+	// occupancy over the span.
+	EngineBusy  float64 `json:"engine_busy"`
+	BatchMean   float64 `json:"batch_mean"`
+	KVOccupancy float64 `json:"kv_occupancy"`
+	Preemptions int     `json:"preemptions"`
+	FailedCalls int     `json:"failed_calls"`
+	Retries     int     `json:"retries"`
 
 	// CapacityPerMin is set by the harness with --find-capacity, and omitted otherwise.
 	CapacityPerMin *float64 `json:"capacity_per_min,omitempty"`
