@@ -178,4 +178,3 @@ func (m *Manager) attachTx(ctx context.Context, t sqldb.Tx, agent, block string,
 	m.blocks.mu.Unlock()
 	return nil
 }
-
