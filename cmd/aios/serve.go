@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	log.Info("aios kernel listening", "addr", l.Addr().String(), "policy", k.Policy(),
-		"models", k.Models(), "data_dir", cfg.DataDir, "version", version)
+		"models", k.Models(), "modules", k.Status().Modules, "data_dir", cfg.DataDir, "version", version)
 	stopDiscovery := logDiscoveredModels(k, log)
 	defer stopDiscovery()
 
