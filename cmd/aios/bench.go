@@ -80,6 +80,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: program arrivals per minute")
 	f.Float64Var(&o.Load, "load", 0, "open loop at this multiple of the baseline arm's capacity, measured first (direct; direct+affinity with several --cores)")
 	f.Float64SliceVar(&sweep, "sweep", nil, "also run every arm at these multiples of the baseline arm's capacity (virtual), e.g. 0.5,0.8,1,1.2,1.5")
+	f.IntVar(&o.CapacityDraws, "capacity-draws", 3, "arrival draws the baseline's capacity is measured on (the run's own first; the spread is reported)")
 	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
 	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")

@@ -26,6 +26,9 @@ type Options struct {
 	Rate         float64 // open loop: programs per minute
 	Load         float64 // open loop at Load × the baseline arm's capacity (Baseline)
 	FindCapacity bool
+	// CapacityDraws is how many Poisson arrival draws the baseline's capacity is
+	// measured on (default 3): the run's own, then others, to report its spread.
+	CapacityDraws int
 
 	// Sweep, when set, also runs every arm open-loop at each of these multiples of the
 	// baseline arm's capacity (virtual time), for throughput and latency against load.
@@ -40,22 +43,24 @@ type Options struct {
 
 // Report is what a run measured.
 type Report struct {
-	Workload       string        `json:"workload"`
-	Programs       int           `json:"programs"`
-	Seed           uint64        `json:"seed"`
-	Profile        string        `json:"profile"`
-	Cores          int           `json:"cores"`
-	EngineMode     string        `json:"engine_mode"`
-	Virtual        bool          `json:"virtual"`
-	Loop           string        `json:"loop"` // closed (N agents) or open (rate)
-	Agents         int           `json:"agents,omitempty"`
-	RatePerMin     float64       `json:"rate_per_min,omitempty"`
-	SoloP99S       float64       `json:"solo_tct_p99_s"`
-	Baseline       string        `json:"baseline"` // the direct arm loads are relative to
-	DirectCapacity *float64      `json:"direct_capacity_per_min,omitempty"`
-	Arms           []metrics.Arm `json:"arms"`
-	Sweep          []SweepPoint  `json:"sweep,omitempty"`
-	Wall           time.Duration `json:"-"`
+	Workload       string   `json:"workload"`
+	Programs       int      `json:"programs"`
+	Seed           uint64   `json:"seed"`
+	Profile        string   `json:"profile"`
+	Cores          int      `json:"cores"`
+	EngineMode     string   `json:"engine_mode"`
+	Virtual        bool     `json:"virtual"`
+	Loop           string   `json:"loop"` // closed (N agents) or open (rate)
+	Agents         int      `json:"agents,omitempty"`
+	RatePerMin     float64  `json:"rate_per_min,omitempty"`
+	SoloP99S       float64  `json:"solo_tct_p99_s"`
+	Baseline       string   `json:"baseline"` // the direct arm loads are relative to
+	DirectCapacity *float64 `json:"direct_capacity_per_min,omitempty"`
+	// CapacityDraws is the baseline's capacity on each arrival draw, the run's own first.
+	CapacityDraws []float64     `json:"direct_capacity_draws_per_min,omitempty"`
+	Arms          []metrics.Arm `json:"arms"`
+	Sweep         []SweepPoint  `json:"sweep,omitempty"`
+	Wall          time.Duration `json:"-"`
 }
 
 // SweepPoint is one arm at one load.
@@ -105,12 +110,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	step()
 
 	base := Baseline(o.Cores)
+	// The run's arrivals are one Poisson draw, scaled to the rate: capacity is measured
+	// on that very draw, so that a load below 1 is below the capacity of this run, and
+	// on others, so that the report shows how much the draw moves it.
+	arrivals := o.Seed ^ 0x5eed
 	if o.FindCapacity || o.Load > 0 || len(o.Sweep) > 0 {
-		c, err := Capacity(o.Setup, base, progs, solo, o.Seed)
-		if err != nil {
-			return nil, err
+		draws := max(o.CapacityDraws, 1)
+		if o.CapacityDraws == 0 {
+			draws = 3
 		}
-		rep.DirectCapacity = &c
+		for d := 0; d < draws; d++ {
+			c, err := Capacity(o.Setup, base, progs, solo, arrivals+uint64(d))
+			if err != nil {
+				return nil, err
+			}
+			rep.CapacityDraws = append(rep.CapacityDraws, c)
+		}
+		rep.DirectCapacity = &rep.CapacityDraws[0]
 	}
 	switch {
 	case o.Load > 0:
@@ -118,7 +134,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fallthrough
 	case o.Rate > 0:
 		rep.Loop, rep.RatePerMin = "open", o.Rate
-		arr := workload.Poisson(o.Rate, len(progs), o.Seed^0x5eed)
+		arr := workload.Poisson(o.Rate, len(progs), arrivals)
 		for i := range progs {
 			progs[i].Arrival = arr[i]
 		}
@@ -155,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {
 				c = *rep.DirectCapacity
-			} else if c, err = Capacity(o.Setup, arm, progs, solo, o.Seed); err != nil {
+			} else if c, err = Capacity(o.Setup, arm, progs, solo, arrivals); err != nil {
 				return nil, err
 			}
 			a.CapacityPerMin = &c
@@ -166,7 +182,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, load := range o.Sweep {
 		rate := load * *rep.DirectCapacity
 		ps := append([]workload.Program(nil), progs...)
-		arr := workload.Poisson(rate, len(ps), o.Seed^0x5eed)
+		arr := workload.Poisson(rate, len(ps), arrivals)
 		for i := range ps {
 			ps[i].Arrival = arr[i]
 		}
@@ -220,7 +236,8 @@ func SoloTimes(setup Setup, progs []workload.Program) (map[int]time.Duration, er
 
 // Capacity is the highest open-loop program arrival rate (per minute) at which arm keeps
 // the p99 task completion time within 3× the programs' solo p99 (Autellix's "program
-// throughput at equal latency"), found by doubling then bisection in virtual time.
+// throughput at equal latency"), found by doubling then bisection in virtual time, with
+// Poisson arrivals drawn from seed (scaled to each rate tried).
 func Capacity(setup Setup, arm Arm, progs []workload.Program, solo map[int]time.Duration, seed uint64) (float64, error) {
 	var soloS []float64
 	for _, p := range progs {
@@ -229,7 +246,7 @@ func Capacity(setup Setup, arm Arm, progs []workload.Program, solo map[int]time.
 	limit := 3 * metrics.Percentile(soloS, 0.99)
 	ok := func(rate float64) (bool, error) {
 		ps := append([]workload.Program(nil), progs...)
-		arr := workload.Poisson(rate, len(ps), seed^0xc0ffee)
+		arr := workload.Poisson(rate, len(ps), seed)
 		for i := range ps {
 			ps[i].Arrival = arr[i]
 		}

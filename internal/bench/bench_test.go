@@ -344,3 +344,29 @@ func TestVirtualUtilisation(t *testing.T) {
 		t.Fatalf("%+v", u)
 	}
 }
+
+// The baseline's capacity is measured on the run's own arrival draw (the one --load
+// scales) and on further draws, whose spread the report carries.
+func TestCapacityOnTheRunsArrivals(t *testing.T) {
+	o := Options{Setup: Setup{Profile: "llama3-8b-h100"}, Arms: mustArms(t, "direct"), Workload: "react",
+		Programs: 12, Seed: 4, Virtual: true, Load: 0.5, CapacityDraws: 2}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.CapacityDraws) != 2 || rep.DirectCapacity == nil || *rep.DirectCapacity != rep.CapacityDraws[0] {
+		t.Fatalf("%+v", rep)
+	}
+	ps := programs(t, "react", 12, 4)
+	solo, err := SoloTimes(Setup{}, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Capacity(Setup{}, Arm{Name: "direct"}, ps, solo, 4^0x5eed)
+	if err != nil || c != rep.CapacityDraws[0] {
+		t.Fatalf("capacity on the run's draw %v (%v), report %v", c, err, rep.CapacityDraws[0])
+	}
+	if rep.RatePerMin != 0.5*c {
+		t.Fatalf("rate %v, want half of %v", rep.RatePerMin, c)
+	}
+}

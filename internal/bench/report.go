@@ -25,7 +25,14 @@ func (r *Report) WriteTable(w io.Writer) {
 		r.Workload, r.Programs, r.Seed, r.Cores, r.Profile, r.EngineMode, load, mode)
 	fmt.Fprintf(w, "solo p99 task completion: %.1fs", r.SoloP99S)
 	if r.DirectCapacity != nil {
-		fmt.Fprintf(w, "; %s arm capacity: %.1f programs/min", r.Baseline, *r.DirectCapacity)
+		fmt.Fprintf(w, "; %s arm capacity: %.1f programs/min on this run's arrivals", r.Baseline, *r.DirectCapacity)
+		if len(r.CapacityDraws) > 1 {
+			lo, hi := r.CapacityDraws[0], r.CapacityDraws[0]
+			for _, c := range r.CapacityDraws {
+				lo, hi = min(lo, c), max(hi, c)
+			}
+			fmt.Fprintf(w, " (%d arrival draws: %.1f–%.1f)", len(r.CapacityDraws), lo, hi)
+		}
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
