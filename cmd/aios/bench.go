@@ -19,6 +19,7 @@ func benchCmd() *cobra.Command {
 	var sweep []float64
 	var routing string
 	var quiet bool
+	var scale bench.ScaleOptions
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Run agents with and without the kernel on the same simulated engines",
@@ -29,6 +30,15 @@ hit rates. With no flags: the mixed workload, direct vs kernel:fifo vs kernel:rr
 real HTTP with time accelerated. --virtual runs the kernel's scheduler and the engine
 simulator in virtual time without HTTP, for large sweeps in seconds.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if scale.Agents > 0 {
+				scale.Profile, scale.Cores, scale.Speed = o.Profile, o.Cores, o.Speed
+				rep, err := bench.RunScale(cmd.Context(), scale)
+				if err != nil {
+					return err
+				}
+				rep.Write(cmd.OutOrStdout())
+				return nil
+			}
 			var err error
 			if o.Arms, err = bench.ParseArms(arms); err != nil {
 				return err
@@ -104,6 +114,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.Float64Var(&o.Policy.InputWeight, "fair-input-weight", 0, "kernel:fair arms: counter cost of a prompt token (default 1)")
 	f.Float64Var(&o.Policy.OutputWeight, "fair-output-weight", 0, "kernel:fair arms: counter cost of a generated token (default 2)")
 	f.IntVar(&o.Retry.Attempts, "retries", 0, "direct agents: attempts per call before giving up (default 8, backoff 0.5s doubling to 8s)")
+	f.IntVar(&scale.Agents, "scale", 0, "load test instead of arms: this many agents at once run multi-step programs on one in-process kernel (real time, --speed); prints completions, refusals, peak queue and peak RSS")
+	f.IntVar(&scale.MaxQueued, "scale-max-queued", 1024, "--scale: the kernel's queue bound")
+	f.IntVar(&scale.Steps, "scale-steps", 3, "--scale: LLM calls per program, a tool wait between each")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd

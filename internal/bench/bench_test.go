@@ -370,3 +370,17 @@ func TestCapacityOnTheRunsArrivals(t *testing.T) {
 		t.Fatalf("rate %v, want half of %v", rep.RatePerMin, c)
 	}
 }
+
+// The load test completes every program through a kernel whose queue is far smaller
+// than the crowd: the kernel refuses with 429 and Retry-After, agents retry, nothing is
+// lost and the queue never exceeds its bound.
+func TestScaleBackpressure(t *testing.T) {
+	rep, err := RunScale(context.Background(), ScaleOptions{Agents: 12, Steps: 2, Tool: time.Millisecond,
+		Input: 20, Output: 4, Profile: "test", Speed: 1000, MaxQueued: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Completed != 12 || rep.Failed != 0 || rep.Calls != 24 || rep.Refused429 == 0 || rep.PeakQueued > 2 {
+		t.Fatalf("%+v", rep)
+	}
+}
