@@ -17,6 +17,7 @@ import (
 	"github.com/aios-go/aios/internal/llm/enginemetrics"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
+	"github.com/aios-go/aios/internal/memory"
 	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/storage"
 )
@@ -31,8 +32,9 @@ var openAICompatible = map[string]bool{
 // beside syscalls.
 type System struct {
 	Kernel *kernel.Kernel
-	// Storage is nil when the storage module is disabled.
+	// Storage and Memory are nil when their module is disabled.
 	Storage *storage.Manager
+	Memory  *memory.Manager
 }
 
 // Build constructs a kernel and its modules from configuration.
@@ -121,6 +123,9 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		if sys.Storage != nil {
 			_ = sys.Storage.Close()
 		}
+		if sys.Memory != nil {
+			_ = sys.Memory.Close()
+		}
 	}
 	opts.Services = make(map[sched.Module]kernel.Service)
 	if !cfg.Storage.Disabled {
@@ -131,6 +136,15 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		}
 		sys.Storage = m
 		opts.Services[sched.Storage] = storageService{m}
+	}
+	if !cfg.Memory.Disabled {
+		m, err := openMemory(cfg, log)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		sys.Memory = m
+		opts.Services[sched.Memory] = memoryService{m: m, k: &sys.Kernel}
 	}
 	k, err := kernel.New(opts, cores)
 	if err != nil {

@@ -27,6 +27,7 @@ type Config struct {
 	LLMs      LLMs              `koanf:"llms"`
 	APIKeys   map[string]string `koanf:"api_keys"` // AIOS's per-provider keys
 	Storage   Storage           `koanf:"storage"`
+	Memory    Memory            `koanf:"memory"`
 	// Embeddings choose how storage and memory turn text into vectors for retrieval.
 	Embeddings Embeddings `koanf:"embeddings"`
 }
@@ -45,6 +46,42 @@ type Storage struct {
 	QuotaBytes   int64  `koanf:"quota_bytes"`    // per-agent namespace (1 GiB; negative: none)
 	// HostRoots are the host folders under which agents may mount real directories.
 	HostRoots []string `koanf:"host_roots"`
+}
+
+// Memory configures the memory module (docs/memory.md).
+type Memory struct {
+	// Disabled turns the module off: memory syscalls then answer status_code 501.
+	Disabled bool `koanf:"disabled"`
+	// Backend and DSN default to storage's; Path to <data_dir>/memory.db.
+	Backend  string `koanf:"backend"`
+	Path     string `koanf:"path"`
+	DSN      string `koanf:"dsn"`
+	HotBytes int64  `koanf:"hot_bytes"` // the RAM manager's budget (64 MiB)
+	K        int    `koanf:"k"`         // LRU-K's K (2)
+	// Inject puts an agent's memories into its chat calls and stores the exchanges.
+	Inject Inject `koanf:"inject"`
+	// Context is the kernel-managed conversation context (opt-in per session).
+	Context ManagedContext `koanf:"context"`
+}
+
+// Inject configures memory injection into LLM calls. Agents listed here have it on for
+// every call; any call can ask for it with the X-AIOS-Memory: on header (or "memory":
+// true in an AIOS llm query).
+type Inject struct {
+	Agents   []string `koanf:"agents"`
+	TopK     int      `koanf:"top_k"`     // memories injected at most (5)
+	MinScore float64  `koanf:"min_score"` // relative score below which a memory is not injected (0.3)
+	Tokens   int      `koanf:"tokens"`    // token budget of the injected system message (512)
+}
+
+// ManagedContext configures kernel-kept conversations (MemGPT-style): the agent sends
+// only its new turn with X-AIOS-Context: managed; past Warning of Tokens the oldest
+// turns are summarised by an LLM call, past Hard they are dropped.
+type ManagedContext struct {
+	Tokens  int     `koanf:"tokens"`  // budget (8192)
+	Warning float64 `koanf:"warning"` // share of the budget that triggers a summary (0.7)
+	Hard    float64 `koanf:"hard"`    // share past which the oldest turns are dropped (0.9)
+	Policy  string  `koanf:"policy"`  // summarize (default) or drop
 }
 
 // Embeddings name a configured core that serves an OpenAI-compatible /v1/embeddings
@@ -234,7 +271,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "embeddings"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -321,6 +358,30 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 	}
 	if c.Storage.Path == "" {
 		c.Storage.Path = filepath.Join(c.DataDir, "storage.db")
+	}
+	if c.Memory.Backend == "" {
+		c.Memory.Backend, c.Memory.DSN = c.Storage.Backend, c.Storage.DSN
+	}
+	switch c.Memory.Backend = strings.ToLower(strings.TrimSpace(c.Memory.Backend)); c.Memory.Backend {
+	case "sqlite":
+	case "postgres", "postgresql":
+		c.Memory.Backend = "postgres"
+		if c.Memory.DSN == "" {
+			errs = append(errs, errors.New("memory.dsn is required with memory.backend postgres"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("memory.backend %q: expected sqlite or postgres", c.Memory.Backend))
+	}
+	if c.Memory.Path == "" {
+		c.Memory.Path = filepath.Join(c.DataDir, "memory.db")
+	}
+	switch c.Memory.Context.Policy {
+	case "", "summarize", "drop":
+	default:
+		errs = append(errs, fmt.Errorf("memory.context.policy %q: expected summarize or drop", c.Memory.Context.Policy))
+	}
+	if w, h := c.Memory.Context.Warning, c.Memory.Context.Hard; w < 0 || h < 0 || w > 1 || h > 1 || (w > 0 && h > 0 && w >= h) {
+		errs = append(errs, fmt.Errorf("memory.context: warning (%v) and hard (%v) are shares of the budget, with warning below hard", w, h))
 	}
 	if c.Embeddings.Core != "" {
 		found := false

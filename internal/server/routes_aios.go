@@ -50,7 +50,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	case api.QueryStorage:
 		s.queryStorage(w, r, &q)
 	case api.QueryMemory:
-		s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Memory, Op: operationType(q.QueryData)}, memoryAnswer)
+		s.queryMemory(w, r, &q)
 	case api.QueryTool:
 		s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Tool, Op: "call"}, moduleAnswer(api.QueryTool))
 	case "":
@@ -110,15 +110,6 @@ func memoryAnswer(res any, err error) any {
 	}
 	out.Success, out.StatusCode = true, http.StatusOK
 	return out
-}
-
-// operationType reads query_data.operation_type, leaving the rest to the module.
-func operationType(data json.RawMessage) string {
-	var op struct {
-		OperationType string `json:"operation_type"`
-	}
-	_ = json.Unmarshal(data, &op)
-	return op.OperationType
 }
 
 func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRequest) {

@@ -45,6 +45,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesOpenAI()
 	s.routesAdmin()
 	s.routesStorage()
+	s.routesMemory()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})

@@ -265,7 +265,7 @@ func TestStorageREST(t *testing.T) {
 
 // A disabled module answers in its AIOS shape with status_code 501, memory included.
 func TestDisabledModulesAnswer501(t *testing.T) {
-	h := startSystem(t, func(c *config.Config) { c.Storage.Disabled = true })
+	h := startSystem(t, func(c *config.Config) { c.Storage.Disabled, c.Memory.Disabled = true, true })
 	r := h.storageQuery(`{"agent_name": "a", "query_type": "storage", "query_data": {"operation_type": "read", "params": {"file_path": "x"}}}`)
 	if r.Response.StatusCode != 501 || r.Response.Error == nil || !strings.Contains(*r.Response.Error, "storage module is not enabled") ||
 		r.StartTimes == nil {

@@ -1,0 +1,67 @@
+package api
+
+// Memory operation types of AIOS's memory syscalls.
+const (
+	MemoryAdd         = "add_memory"
+	MemoryGet         = "get_memory"
+	MemoryUpdate      = "update_memory"
+	MemoryRemove      = "remove_memory"
+	MemoryRetrieve    = "retrieve_memory"
+	MemoryRetrieveRaw = "retrieve_memory_raw"
+	MemoryAddAgentic  = "add_agentic_memory"
+)
+
+// MemoryQuery is query_data of a memory query.
+type MemoryQuery struct {
+	QueryClass    string       `json:"query_class,omitempty"`
+	OperationType string       `json:"operation_type"`
+	Params        MemoryParams `json:"params"`
+}
+
+// MemoryParams are a memory query's params as AIOS's SDK sends them, plus this kernel's
+// filters. Metadata is AIOS's free-form dict: tags, keywords, category, context and links
+// are read from it; other keys are kept with the note as they are.
+type MemoryParams struct {
+	MemoryID string         `json:"memory_id,omitempty"`
+	Content  *string        `json:"content"` // update_memory may send null: content unchanged
+	Metadata map[string]any `json:"metadata,omitempty"`
+	K        *FlexInt       `json:"k,omitempty"`
+	N        *FlexInt       `json:"n,omitempty"`
+	// Extensions: filters of retrieve, the shared block a note goes in, and pinning.
+	Tags     Strings `json:"tags,omitempty"`
+	Category string  `json:"category,omitempty"`
+	Since    string  `json:"since,omitempty"` // ISO 8601
+	Until    string  `json:"until,omitempty"`
+	MinScore float64 `json:"min_score,omitempty"`
+	Block    string  `json:"block,omitempty"`
+}
+
+// Limit is retrieve's result count: k, else n, else 0 (the module's default).
+func (p MemoryParams) Limit() int {
+	switch {
+	case p.K != nil:
+		return int(*p.K)
+	case p.N != nil:
+		return int(*p.N)
+	}
+	return 0
+}
+
+// MemoryNote is a note in /v1/memory replies and in search_results' metadata.
+type MemoryNote struct {
+	ID         string         `json:"memory_id"`
+	Agent      string         `json:"agent"`
+	Block      string         `json:"block,omitempty"`
+	Content    string         `json:"content"`
+	Keywords   []string       `json:"keywords"`
+	Tags       []string       `json:"tags"`
+	Category   string         `json:"category,omitempty"`
+	Context    string         `json:"context,omitempty"`
+	Links      []string       `json:"links"`
+	Metadata   map[string]any `json:"metadata,omitempty"`
+	Created    string         `json:"created"`
+	Updated    string         `json:"updated"`
+	Retrievals int            `json:"retrieval_count"`
+	Pinned     bool           `json:"pinned,omitempty"`
+	Score      float64        `json:"score,omitempty"`
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aios-go/aios/api"
+)
+
+// memoryReply is a /query reply with the MemoryResponse inside, decoded loosely so the
+// test sees the JSON as AIOS's SDK does.
+type memoryReply struct {
+	Response struct {
+		ResponseClass string           `json:"response_class"`
+		MemoryID      *string          `json:"memory_id"`
+		Content       *string          `json:"content"`
+		Metadata      map[string]any   `json:"metadata"`
+		SearchResults []map[string]any `json:"search_results"`
+		Success       bool             `json:"success"`
+		Error         *string          `json:"error"`
+		StatusCode    int              `json:"status_code"`
+	} `json:"response"`
+	WaitingTimes []float64 `json:"waiting_times"`
+}
+
+func (h *harness) memoryQuery(op, params string) memoryReply {
+	h.t.Helper()
+	body := `{"agent_name": "demo_agent", "query_type": "memory", "query_data": {"query_class": "memory", "operation_type": "` +
+		op + `", "params": ` + params + `}}`
+	code, b, _ := h.post("/query", body)
+	if code != http.StatusOK {
+		h.t.Fatalf("%s: HTTP %d %s", body, code, b)
+	}
+	var r memoryReply
+	if err := json.Unmarshal(b, &r); err != nil {
+		h.t.Fatalf("%s: %v", b, err)
+	}
+	if r.Response.ResponseClass != "memory" || len(r.WaitingTimes) != 1 {
+		h.t.Fatalf("%s: %s", body, b)
+	}
+	return r
+}
+
+// The exact JSON AIOS's Python SDK sends for each memory call, and what it reads back.
+func TestCerebrumMemoryCalls(t *testing.T) {
+	h := startSystem(t, nil)
+	add := h.memoryQuery("add_memory", `{"content": "The user's daughter Mia plays the cello on Tuesdays", "metadata": {"tags": ["family", "music"], "keywords": ["Mia", "cello"], "category": "personal", "source": "chat"}}`)
+	if !add.Response.Success || add.Response.StatusCode != 200 || add.Response.MemoryID == nil || *add.Response.MemoryID == "" {
+		t.Fatalf("add: %+v", add.Response)
+	}
+	id := *add.Response.MemoryID
+	h.memoryQuery("add_memory", `{"content": "The quarterly tax report is due on the 15th", "metadata": {"tags": "work, deadlines"}}`)
+	h.memoryQuery("add_memory", `{"content": "Lunch was a tomato soup", "metadata": {}}`)
+
+	get := h.memoryQuery("get_memory", `{"memory_id": "`+id+`"}`)
+	md := get.Response.Metadata
+	if !get.Response.Success || *get.Response.Content != "The user's daughter Mia plays the cello on Tuesdays" ||
+		md["category"] != "personal" || md["source"] != "chat" || fmt.Sprint(md["tags"]) != "[family music]" {
+		t.Fatalf("get: %+v", get.Response)
+	}
+
+	// update_memory with content null keeps the content and changes the metadata given.
+	upd := h.memoryQuery("update_memory", `{"memory_id": "`+id+`", "content": null, "metadata": {"tags": ["family", "music", "schedule"]}}`)
+	if !upd.Response.Success || *upd.Response.Content != "The user's daughter Mia plays the cello on Tuesdays" ||
+		fmt.Sprint(upd.Response.Metadata["tags"]) != "[family music schedule]" {
+		t.Fatalf("update: %+v", upd.Response)
+	}
+
+	ret := h.memoryQuery("retrieve_memory", `{"content": "when does Mia have cello practice?", "k": 2}`)
+	if !ret.Response.Success || len(ret.Response.SearchResults) == 0 {
+		t.Fatalf("retrieve: %+v", ret.Response)
+	}
+	top := ret.Response.SearchResults[0]
+	if top["memory_id"] != id || top["score"] == nil || !strings.Contains(fmt.Sprint(top["content"]), "cello") {
+		t.Fatalf("retrieve top: %+v", top)
+	}
+	raw := h.memoryQuery("retrieve_memory_raw", `{"content": "tax deadline", "k": 1, "tags": ["work"]}`)
+	if len(raw.Response.SearchResults) != 1 || !strings.Contains(fmt.Sprint(raw.Response.SearchResults[0]["content"]), "tax") {
+		t.Fatalf("retrieve raw: %+v", raw.Response)
+	}
+
+	// add_agentic_memory: the LLM steps run as LLM syscalls on the simulated core.
+	ag := h.memoryQuery("add_agentic_memory", `{"content": "Mia's cello teacher moved the lesson to Wednesday", "metadata": {"tags": ["music"]}}`)
+	if !ag.Response.Success || ag.Response.MemoryID == nil {
+		t.Fatalf("agentic: %+v", ag.Response)
+	}
+	kw, _ := ag.Response.Metadata["keywords"].([]any)
+	if len(kw) == 0 || ag.Response.Metadata["context"] == "" {
+		t.Fatalf("agentic note has no extracted attributes: %+v", ag.Response.Metadata)
+	}
+	var st struct {
+		Running map[string]int `json:"running"`
+	}
+	h.get("/core/status", &st)
+
+	rm := h.memoryQuery("remove_memory", `{"memory_id": "`+id+`"}`)
+	if !rm.Response.Success {
+		t.Fatalf("remove: %+v", rm.Response)
+	}
+	gone := h.memoryQuery("get_memory", `{"memory_id": "`+id+`"}`)
+	if gone.Response.Success || gone.Response.StatusCode != 404 || gone.Response.Error == nil {
+		t.Fatalf("get after remove: %+v", gone.Response)
+	}
+	bad := h.memoryQuery("add_memory", `{"content": "", "metadata": {}}`)
+	if bad.Response.Success || bad.Response.StatusCode != 400 {
+		t.Fatalf("empty add: %+v", bad.Response)
+	}
+	if code, b, _ := h.post("/query", `{"agent_name": "a", "query_type": "memory", "query_data": {"operation_type": "get_memory", "params": {"memory_id": 7}}}`); code != 400 {
+		t.Fatalf("memory_id as a number: %d %s", code, b)
+	}
+}
+
+// Another agent sees none of these notes; the REST surface serves the same syscalls.
+func TestMemoryRESTAndIsolation(t *testing.T) {
+	h := startSystem(t, nil)
+	do := func(method, path, body, agent string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
+		if agent != "" {
+			req.Header.Set(api.HeaderAgent, agent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, b := do("POST", "/v1/memory/notes", `{"content": "alice keeps the spare key under the blue pot", "metadata": {"tags": ["home"]}}`, "alice")
+	var note api.MemoryResponse
+	if err := json.Unmarshal(b, &note); err != nil || code != 201 || note.MemoryID == nil {
+		t.Fatalf("add: %d %s", code, b)
+	}
+	id := *note.MemoryID
+	if code, _ := do("GET", "/v1/memory/notes/"+id, "", "bob"); code != 404 {
+		t.Fatalf("bob reads alice's note: %d", code)
+	}
+	code, b = do("POST", "/v1/memory/search", `{"content": "spare key", "k": 3}`, "bob")
+	if code != 200 || strings.Contains(string(b), "blue pot") {
+		t.Fatalf("bob's search: %d %s", code, b)
+	}
+	code, b = do("POST", "/v1/memory/search", `{"content": "spare key", "k": 3}`, "alice")
+	if code != 200 || !strings.Contains(string(b), id) {
+		t.Fatalf("alice's search: %d %s", code, b)
+	}
+	if code, b := do("PATCH", "/v1/memory/notes/"+id, `{"content": "the spare key is now with the neighbour"}`, "alice"); code != 200 || !strings.Contains(string(b), "neighbour") {
+		t.Fatalf("patch: %d %s", code, b)
+	}
+	if code, _ := do("DELETE", "/v1/memory/notes/"+id, "", "bob"); code != 404 {
+		t.Fatalf("bob deletes alice's note: %d", code)
+	}
+	if code, _ := do("DELETE", "/v1/memory/notes/"+id, "", "alice"); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _ := do("POST", "/v1/memory/notes", `{"content": "x"}`, ""); code != 400 {
+		t.Fatalf("no agent: %d", code)
+	}
+}
