@@ -65,7 +65,16 @@ func clampRetry(d time.Duration) time.Duration { return min(max(d, minRetryAfter
 // the queue ahead will not drain before the call's deadline it is backend_overloaded
 // (503). Both carry Retry-After. A refused call was never acknowledged, so nothing
 // accepted is ever dropped; bounding the queues bounds the kernel's memory.
-func (k *Kernel) refuse(m sched.Module, deadline time.Time, now time.Duration, wall time.Time) error {
+//
+// Calls of programs already admitted to the working set are never refused: they run
+// without waiting for admission, and only they free the room the queued programs wait
+// for; refusing them while the queue is full of programs waiting for that room would
+// deadlock. Their number is bounded by the KV cache, so memory stays bounded.
+func (k *Kernel) refuse(c *sched.Call, deadline time.Time, now time.Duration, wall time.Time) error {
+	m := c.Module
+	if k.opts.WorkingSet != nil && m == sched.LLM && k.sched.Admitted(c) {
+		return nil
+	}
 	limit := k.opts.MaxQueued
 	if limit == 0 {
 		limit = DefaultMaxQueued

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,5 +127,35 @@ func waitQueued(t *testing.T, k *Kernel, n int) {
 			t.Fatalf("%d queued, want %d", q, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A full queue of programs waiting for working-set admission does not refuse the calls
+// of admitted programs: only they can free the room the others wait for.
+func TestBacklogNeverRefusesAdmittedPrograms(t *testing.T) {
+	core := &funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 2000}, gen: func(ctx context.Context, req *llm.Request, emit func(llm.Delta)) (*llm.Result, error) {
+		emit(llm.Delta{Text: "ok"})
+		return &llm.Result{Text: "ok", FinishReason: "stop"}, nil
+	}}
+	k := newKernel(t, Options{MaxQueued: 1, WorkingSet: &sched.WorkingSet{High: 0.8, Suspend: 1, Idle: time.Hour}},
+		CoreConfig{Model: "m", Backend: "test", Core: core})
+	big := LLMCall{Agent: "x", Request: llm.Request{Messages: userMsg(strings.Repeat("x", 4*900)), MaxTokens: 100}}
+	a, b, c := big, big, big
+	a.Program, b.Program, c.Program = "a", "b", "c"
+	if _, _, err := k.CallLLM(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := k.SubmitLLM(ctx, b); err != nil { // waits: a holds the set
+		t.Fatal(err)
+	}
+	waitQueued(t, k, 1)
+	var ae *api.Error
+	if _, err := k.SubmitLLM(ctx, c); !errors.As(err, &ae) || ae.Kind != api.PolicyQuota {
+		t.Fatalf("a new program past the limit: %v, want 429", err)
+	}
+	if _, _, err := k.CallLLM(context.Background(), a); err != nil {
+		t.Fatalf("the admitted program's next call was refused: %v", err)
 	}
 }

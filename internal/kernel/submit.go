@@ -92,7 +92,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 		sc.cancel(nil)
 		return nil, err
 	}
-	if err := k.refuse(c.Module, sc.Deadline, k.now(), sc.timings.Arrival); err != nil {
+	if err := k.refuse(sc.call, sc.Deadline, k.now(), sc.timings.Arrival); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)
 		return nil, err

@@ -137,6 +137,17 @@ func (s *Scheduler) EndProgram(program string) {
 	}
 }
 
+// Admitted reports whether the program a call belongs to is active in the working
+// set, so its calls run without waiting for admission. Without working-set admission
+// every program is.
+func (s *Scheduler) Admitted(c *Call) bool {
+	if s.ws == nil || c.Module != LLM {
+		return true
+	}
+	p := s.ws.progs[programKey(c)]
+	return p != nil && p.active
+}
+
 // WorkingSetReservations is how many times a starving program held the admission
 // reservation (WorkingSet.Beta).
 func (s *Scheduler) WorkingSetReservations() int {
