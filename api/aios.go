@@ -46,6 +46,10 @@ type LLMQuery struct {
 	// Extensions of this kernel; AIOS's SDK never sends them.
 	Priority *int   `json:"priority,omitempty"`
 	Session  string `json:"session,omitempty"`
+	// Memory asks for memory injection; ManagedContext has the kernel keep the session's
+	// conversation (the agent sends only its new turn).
+	Memory         bool `json:"memory,omitempty"`
+	ManagedContext bool `json:"managed_context,omitempty"`
 }
 
 // QueryResponse is the body AIOS's /query returns. Response holds one of LLMResponse,
@@ -78,6 +82,8 @@ type LLMResponse struct {
 	// status code apart (a backend's 429 from a quota's).
 	Kind  Kind   `json:"kind,omitempty"`
 	Usage *Usage `json:"usage,omitempty"`
+	// Memory says what the memory module did around the call, when it was asked to.
+	Memory *MemoryUse `json:"memory,omitempty"`
 }
 
 // ModuleResponse is the response of storage and tool queries.

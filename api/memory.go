@@ -9,6 +9,9 @@ const (
 	MemoryRetrieve    = "retrieve_memory"
 	MemoryRetrieveRaw = "retrieve_memory_raw"
 	MemoryAddAgentic  = "add_agentic_memory"
+	// This kernel's conversation store, for managed context (params.session, .messages).
+	MemoryGetConversation  = "get_conversation"
+	MemorySaveConversation = "save_conversation"
 )
 
 // MemoryQuery is query_data of a memory query.
@@ -34,6 +37,9 @@ type MemoryParams struct {
 	Until    string  `json:"until,omitempty"`
 	MinScore float64 `json:"min_score,omitempty"`
 	Block    string  `json:"block,omitempty"`
+	// Conversations: a session's stored messages.
+	Session  string    `json:"session,omitempty"`
+	Messages []Message `json:"messages,omitempty"`
 }
 
 // Limit is retrieve's result count: k, else n, else 0 (the module's default).
@@ -64,4 +70,14 @@ type MemoryNote struct {
 	Retrievals int            `json:"retrieval_count"`
 	Pinned     bool           `json:"pinned,omitempty"`
 	Score      float64        `json:"score,omitempty"`
+}
+
+// MemoryUse says what the memory module did around an LLM call: the notes injected
+// into the prompt, the note the exchange was stored as, and the managed context's size.
+type MemoryUse struct {
+	Injected      []string `json:"injected,omitempty"`
+	Stored        string   `json:"stored,omitempty"`
+	ContextTokens int      `json:"context_tokens,omitempty"`
+	Summarized    int      `json:"summarized,omitempty"` // turns folded into a summary
+	Dropped       int      `json:"dropped,omitempty"`    // turns dropped
 }

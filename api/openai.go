@@ -6,6 +6,10 @@ import "encoding/json"
 const (
 	HeaderAgent   = "X-AIOS-Agent"
 	HeaderSession = "X-AIOS-Session"
+	// HeaderMemory "on" asks for the agent's memories in the prompt and the exchange
+	// stored; HeaderContext "managed" has the kernel keep the session's conversation.
+	HeaderMemory  = "X-AIOS-Memory"
+	HeaderContext = "X-AIOS-Context"
 )
 
 // ChatCompletionRequest is the subset of OpenAI's request the kernel reads. Unknown

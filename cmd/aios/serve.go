@@ -80,7 +80,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	k := sys.Kernel
-	opts := server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log}
+	mc := cfg.Memory
+	opts := server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log,
+		Memory: server.MemoryOptions{
+			InjectAgents: mc.Inject.Agents, TopK: mc.Inject.TopK, MinScore: mc.Inject.MinScore, Tokens: mc.Inject.Tokens,
+			ContextTokens: mc.Context.Tokens, ContextWarning: mc.Context.Warning, ContextHard: mc.Context.Hard,
+			ContextPolicy: mc.Context.Policy,
+		}}
 	if sys.Storage != nil {
 		opts.Shared = sys.Storage
 	}

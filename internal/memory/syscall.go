@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 // Syscall runs one memory operation as AIOS's SDK names it (api.MemoryParams) and answers
 // in AIOS's MemoryResponse shape. It is what the kernel's memory module runs for every
 // memory syscall, from /query and /v1/memory alike. call serves add_agentic_memory.
-func (m *Manager) Syscall(ctx context.Context, agent, op string, p *api.MemoryParams, call ToolCaller) (*api.MemoryResponse, error) {
+func (m *Manager) Syscall(ctx context.Context, agent, op string, p *api.MemoryParams, call ToolCaller) (any, error) {
 	if p == nil {
 		p = &api.MemoryParams{}
 	}
@@ -102,6 +103,17 @@ func (m *Manager) Syscall(ctx context.Context, agent, op string, p *api.MemoryPa
 			out.Content = &joined
 		}
 		return out, nil
+	case api.MemoryGetConversation:
+		msgs, err := m.Conversation(ctx, conversationKey(agent, p.Session))
+		if err != nil {
+			return nil, err
+		}
+		return msgs, nil
+	case api.MemorySaveConversation:
+		if err := m.SaveConversation(ctx, conversationKey(agent, p.Session), p.Messages); err != nil {
+			return nil, err
+		}
+		return &api.MemoryResponse{}, nil
 	}
 	return nil, api.Errorf(api.CallerBadRequest, "unknown memory operation_type %q: expected add_memory, get_memory, update_memory, remove_memory, retrieve_memory, retrieve_memory_raw or add_agentic_memory", op)
 }
@@ -249,4 +261,14 @@ func APINote(n Note, score float64) api.MemoryNote {
 		Created: n.Created.UTC().Format(time.RFC3339Nano), Updated: n.Updated.UTC().Format(time.RFC3339Nano),
 		Retrievals: n.Retrievals, Pinned: n.Pinned, Score: score,
 	}
+}
+
+// conversationKey scopes a session's conversation to its agent, so two agents naming
+// their sessions alike never read each other's history.
+func conversationKey(agent, session string) string {
+	if session == "" {
+		session = agent
+	}
+	// The agent's length first makes the key unambiguous whatever the names hold.
+	return strconv.Itoa(len(agent)) + ":" + agent + "/" + session
 }

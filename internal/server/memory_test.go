@@ -29,7 +29,12 @@ type memoryReply struct {
 
 func (h *harness) memoryQuery(op, params string) memoryReply {
 	h.t.Helper()
-	body := `{"agent_name": "demo_agent", "query_type": "memory", "query_data": {"query_class": "memory", "operation_type": "` +
+	return h.memoryQueryAs("demo_agent", op, params)
+}
+
+func (h *harness) memoryQueryAs(agent, op, params string) memoryReply {
+	h.t.Helper()
+	body := `{"agent_name": "` + agent + `", "query_type": "memory", "query_data": {"query_class": "memory", "operation_type": "` +
 		op + `", "params": ` + params + `}}`
 	code, b, _ := h.post("/query", body)
 	if code != http.StatusOK {
@@ -159,5 +164,87 @@ func TestMemoryRESTAndIsolation(t *testing.T) {
 	}
 	if code, _ := do("POST", "/v1/memory/notes", `{"content": "x"}`, ""); code != 400 {
 		t.Fatalf("no agent: %d", code)
+	}
+}
+
+// Memory injection: the agent's relevant notes go into the prompt as a system message,
+// the exchange is stored as a note, and the response says which were used.
+func TestMemoryInjectedIntoLLMCalls(t *testing.T) {
+	h := startSystem(t, nil)
+	add := h.memoryQuery("add_memory", `{"content": "The user's favourite colour is teal", "metadata": {}}`)
+	id := *add.Response.MemoryID
+	code, b, _ := h.post("/query", `{"agent_name": "demo_agent", "query_type": "llm", "query_data": {"messages": [{"role": "user", "content": "what is my favourite colour?"}], "max_new_tokens": 8, "memory": true}}`)
+	var r struct {
+		Response api.LLMResponse `json:"response"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || code != 200 || r.Response.StatusCode != 200 || r.Response.Memory == nil {
+		t.Fatalf("%d %s", code, b)
+	}
+	m := r.Response.Memory
+	if len(m.Injected) != 1 || m.Injected[0] != id || m.Stored == "" {
+		t.Fatalf("memory use %+v", m)
+	}
+	// The stored exchange is a note of its own, found by the question it answered.
+	got := h.memoryQuery("get_memory", `{"memory_id": "`+m.Stored+`"}`)
+	if !strings.HasPrefix(*got.Response.Content, "User: what is my favourite colour?\nAssistant: ") {
+		t.Fatalf("stored exchange %q", *got.Response.Content)
+	}
+	// Without the flag nothing is injected or stored.
+	_, b, _ = h.post("/query", `{"agent_name": "demo_agent", "query_type": "llm", "query_data": {"messages": [{"role": "user", "content": "what is my favourite colour?"}], "max_new_tokens": 8}}`)
+	if strings.Contains(string(b), `"memory"`) {
+		t.Fatalf("memory used without asking: %s", b)
+	}
+	// On /v1 the header asks for it, and headers say what was used.
+	req, _ := http.NewRequest("POST", h.url+"/v1/chat/completions", strings.NewReader(`{"model": "sim-test", "max_tokens": 4, "messages": [{"role": "user", "content": "favourite colour teal?"}]}`))
+	req.Header.Set(api.HeaderAgent, "demo_agent")
+	req.Header.Set(api.HeaderMemory, "on")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("X-AIOS-Memory-Injected"), id) || resp.Header.Get("X-AIOS-Memory-Stored") == "" {
+		t.Fatalf("/v1: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// Managed context: the kernel keeps the session's conversation, so the agent sends only
+// its new turn; past the budget's warning mark older turns are summarised by an LLM call.
+func TestManagedContext(t *testing.T) {
+	h := startSystem(t, nil, MemoryOptions{ContextTokens: 400, ContextWarning: 0.5, ContextHard: 0.9})
+	turn := func(text string) api.LLMResponse {
+		t.Helper()
+		code, b, _ := h.post("/query", `{"agent_name": "ctx_agent", "query_type": "llm", "query_data": {"session": "s1", "managed_context": true, "max_new_tokens": 40, "messages": [{"role": "user", "content": "`+text+`"}]}}`)
+		var r struct {
+			Response api.LLMResponse `json:"response"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil || code != 200 || r.Response.StatusCode != 200 || r.Response.Memory == nil {
+			t.Fatalf("%d %s", code, b)
+		}
+		return r.Response
+	}
+	first := turn("my name is Ada and I like chess")
+	second := turn("what do I like?")
+	if second.Usage.PromptTokens <= first.Usage.PromptTokens {
+		t.Fatalf("the second turn's prompt (%d tokens) does not hold the first (%d)", second.Usage.PromptTokens, first.Usage.PromptTokens)
+	}
+	var summarized bool
+	for i := range 12 {
+		r := turn(fmt.Sprintf("turn %d: tell me more about the history of the game", i))
+		if r.Memory.ContextTokens > 360 {
+			t.Fatalf("context grew past the hard mark: %+v", r.Memory)
+		}
+		summarized = summarized || r.Memory.Summarized > 0
+	}
+	if !summarized {
+		t.Fatal("no turn was ever summarised")
+	}
+	// The kept conversation is readable as a memory syscall, by its agent alone.
+	conv := h.memoryQueryAs("ctx_agent", "get_conversation", `{"session": "s1"}`)
+	if n := len(conv.Response.SearchResults); n < 2 || conv.Response.SearchResults[n-1]["role"] != "assistant" {
+		t.Fatalf("conversation %+v", conv.Response.SearchResults)
+	}
+	if other := h.memoryQuery("get_conversation", `{"session": "s1"}`); len(other.Response.SearchResults) != 0 {
+		t.Fatalf("another session's conversation: %+v", other.Response)
 	}
 }

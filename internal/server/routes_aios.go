@@ -104,9 +104,15 @@ func memoryAnswer(res any, err error) any {
 		out.Error, out.StatusCode = &msg, api.KindOf(err).HTTPStatus()
 		return out
 	}
-	if m, ok := res.(*api.MemoryResponse); ok {
+	switch m := res.(type) {
+	case *api.MemoryResponse:
 		out = *m
 		out.ResponseClass = api.QueryMemory
+	case []api.Message: // get_conversation: one search result a message
+		out.SearchResults = make([]map[string]any, len(m))
+		for i, msg := range m {
+			out.SearchResults[i] = map[string]any{"role": msg.Role, "content": string(msg.Content)}
+		}
 	}
 	out.Success, out.StatusCode = true, http.StatusOK
 	return out
@@ -172,6 +178,12 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 	if d.Priority != nil {
 		call.Priority = *d.Priority
 	}
+	mem, err := s.memoryFor(r.Context(), r, call.Agent, call.Program, &call.Request, d.Memory, d.ManagedContext)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	reqCtx := r.Context()
 	s.syscall(w, r, call.Call(), func(res any, err error) any {
 		out := api.LLMResponse{ResponseClass: api.QueryLLM}
 		if err != nil {
@@ -182,6 +194,8 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 			return out
 		}
 		r := res.(*llm.Result)
+		mem.after(reqCtx, r)
+		out.Memory = mem.usage()
 		out.Finished = true
 		out.StatusCode = http.StatusOK
 		out.Usage = &r.Usage

@@ -90,14 +90,26 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if req.Priority != nil {
 		call.Priority = *req.Priority
 	}
+	mem, err := s.memoryFor(r.Context(), r, call.Agent, call.Program, &call.Request, false, false)
+	if err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
+	if mem != nil && len(mem.use.Injected) > 0 {
+		w.Header().Set("X-AIOS-Memory-Injected", strings.Join(mem.use.Injected, ","))
+	}
 	if req.Stream {
-		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, mem)
 		return
 	}
 	res, sc, err := s.k.CallLLM(r.Context(), call)
 	if err != nil {
 		writeOpenAIError(w, err)
 		return
+	}
+	mem.after(r.Context(), res)
+	if mem != nil && mem.use.Stored != "" {
+		w.Header().Set("X-AIOS-Memory-Stored", mem.use.Stored)
 	}
 	msg := api.Message{Role: "assistant", Content: api.Content(res.Text)}
 	if len(res.ToolCalls) > 0 {
@@ -120,7 +132,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 // streamChat answers with server-sent events as the syscall streams. Headers are sent
 // with the first delta, so a call that fails before producing anything still gets a
 // proper HTTP error status.
-func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool) {
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool, mem *memoryRun) {
 	sse := newSSEWriter(w)
 	defer sse.Close()
 	model := call.Request.Model
@@ -167,6 +179,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		return
 	}
 	res := out.(*llm.Result)
+	mem.after(r.Context(), res)
 	sse.Begin(first)
 	fr := finishReason(res)
 	sse.Event(chunk(id, created, model, api.Delta{}, &fr))

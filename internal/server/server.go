@@ -21,6 +21,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// Shared serves GET /shared/{token}: the storage module's share links.
 	Shared SharedFiles
+	// Memory configures memory injection and managed context around LLM calls.
+	Memory MemoryOptions
 }
 
 // Server serves the kernel over HTTP.
@@ -40,6 +42,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Memory = opts.Memory.withDefaults()
 	s := &Server{k: k, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.routesAIOS()
 	s.routesOpenAI()

@@ -18,7 +18,7 @@ import (
 
 // startSystem runs the kernel as `aios serve` builds it (boot.Build) on a fast simulated
 // core, with its data in a temporary folder.
-func startSystem(t *testing.T, edit func(*config.Config)) *harness {
+func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) *harness {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
@@ -31,6 +31,9 @@ func startSystem(t *testing.T, edit func(*config.Config)) *harness {
 		t.Fatal(err)
 	}
 	opts := Options{}
+	if len(mem) > 0 {
+		opts.Memory = mem[0]
+	}
 	if sys.Storage != nil {
 		opts.Shared = sys.Storage
 	}
