@@ -23,6 +23,7 @@ type hotNote struct {
 	scope string
 	note  Note
 	vec   []float32
+	code  []uint64 // vec's SimHash, for the vector index
 	// embedder names vec's space; a vector from another space is never compared.
 	embedder string
 }

@@ -38,6 +38,8 @@ type Config struct {
 	// by LRU-K down to 70%.
 	HotBytes int64
 	K        int // LRU-K's K; 0 means 2
+	// Fusion weighs keyword, vector and recency rankings; nil means DefaultFusion.
+	Fusion *Fusion
 	// Allow, when set, is asked before every operation the scoping rules permit and may
 	// refuse it with an error that reaches the caller unchanged (the access manager's
 	// hook). op is one of the Op* constants; n is the note concerned (for block
@@ -130,6 +132,8 @@ type Manager struct {
 	log *slog.Logger
 	emb embed.Embedder
 	now func() time.Time
+	// fusion is Config.Fusion or DefaultFusion; in single-ranker modes each weight is 1.
+	fusion Fusion
 
 	// wmu orders writes: the database commit and the matching change to the hot set and
 	// the vector index happen as one step, so RAM never disagrees with the database.
@@ -162,6 +166,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	m.fusion = DefaultFusion
+	if cfg.Fusion != nil {
+		m.fusion = *cfg.Fusion
+	}
 	switch cfg.Backend {
 	case "", "sqlite":
 		if cfg.Path == "" {
@@ -171,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		if err != nil {
 			return nil, api.Wrap(api.KernelInternal, err, "memory: open %s", cfg.Path)
 		}
-		m.db, m.fts = db, sqliteText{}
+		m.db, m.fts = db, sqliteText{df: &dfCache{}}
 	case "postgres", "postgresql":
 		if cfg.DSN == "" {
 			return nil, api.Errorf(api.CallerBadRequest, "memory: the postgres backend needs a DSN (postgres://user@host:port/db)")

@@ -73,7 +73,7 @@ func (m *Manager) AddBatch(ctx context.Context, actor string, notes []Note) ([]N
 	}
 	out := make([]Note, len(hns))
 	for i, hn := range hns {
-		m.vecs.scope(hn.scope).set(hn.rid, hn.note.Updated.UnixNano(), hn.vecIf(m.emb.Name()))
+		m.vecs.scope(hn.scope).set(hn.rid, hn.note.Updated.UnixNano(), hn.codeIf(m.emb.Name()))
 		m.hot.put(hn, false)
 		out[i] = clone(hn.note)
 	}
@@ -114,36 +114,41 @@ func (m *Manager) embedNotes(ctx context.Context, hns []*hotNote) {
 		if err != nil || len(vs) != len(part) {
 			m.log.Warn("embedding failed; the memories are searchable by keywords only", "err", err, "notes", len(part))
 			for _, hn := range part {
-				hn.vec, hn.embedder = nil, ""
+				hn.vec, hn.embedder, hn.code = nil, "", nil
 			}
 			continue
 		}
 		for i, hn := range part {
-			hn.vec, hn.embedder = vs[i], name
+			hn.vec, hn.embedder, hn.code = vs[i], name, simHash(vs[i])
 		}
 	}
 }
 
-// vecIf is the note's vector if it is in the space named embedder.
-func (hn *hotNote) vecIf(embedder string) []float32 {
-	if hn.embedder != embedder {
+// codeIf is the note's code if its vector is in the space named embedder.
+func (hn *hotNote) codeIf(embedder string) []uint64 {
+	if hn.embedder != embedder || len(hn.vec) == 0 {
 		return nil
 	}
-	return hn.vec
+	return hn.code
+}
+
+// vecBytes is the stored form of the note's vector and code (nil when it has none).
+func (hn *hotNote) vecBytes() (vec, code []byte) {
+	if hn.vec == nil {
+		return nil, nil
+	}
+	return encodeVec(hn.vec), encodeCode(hn.code)
 }
 
 func (m *Manager) insert(ctx context.Context, t sqldb.Tx, hn *hotNote) error {
 	n := hn.note
-	var vec []byte
-	if hn.vec != nil {
-		vec = encodeVec(hn.vec)
-	}
+	vec, code := hn.vecBytes()
 	err := t.QueryRow(ctx, `INSERT INTO mem_notes (id, scope, agent, block, content, keywords, tags, category, context,
-		links, metadata, created, updated, retrievals, pinned, embedder, vec)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16) RETURNING rid`,
+		links, metadata, created, updated, retrievals, pinned, embedder, vec, code)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17) RETURNING rid`,
 		n.ID, hn.scope, n.Agent, n.Block, n.Content, jsonText(n.Keywords), jsonText(n.Tags), n.Category, n.Context,
 		jsonText(n.Links), jsonText(n.Metadata), n.Created.UnixNano(), n.Updated.UnixNano(), boolInt(n.Pinned),
-		hn.embedder, vec).Scan(&hn.rid)
+		hn.embedder, vec, code).Scan(&hn.rid)
 	if err != nil {
 		return err
 	}
@@ -261,7 +266,7 @@ func (m *Manager) update(ctx context.Context, actor, id, op string, p Patch) (No
 			return Note{}, err
 		}
 		next.Updated = m.now().UTC()
-		hn := &hotNote{rid: cur.rid, scope: cur.scope, note: next, vec: cur.vec, embedder: cur.embedder}
+		hn := &hotNote{rid: cur.rid, scope: cur.scope, note: next, vec: cur.vec, code: cur.code, embedder: cur.embedder}
 		if textChanged {
 			m.embedNotes(ctx, []*hotNote{hn})
 		}
@@ -297,14 +302,11 @@ func (m *Manager) writeUpdate(ctx context.Context, actor, op string, cur, hn *ho
 		return false, nil
 	}
 	n := hn.note
-	var vec []byte
-	if hn.vec != nil {
-		vec = encodeVec(hn.vec)
-	}
+	vec, code := hn.vecBytes()
 	_, err = t.Exec(ctx, `UPDATE mem_notes SET content = $2, keywords = $3, tags = $4, category = $5, context = $6,
-		links = $7, metadata = $8, updated = $9, pinned = $10, embedder = $11, vec = $12 WHERE rid = $1`,
+		links = $7, metadata = $8, updated = $9, pinned = $10, embedder = $11, vec = $12, code = $13 WHERE rid = $1`,
 		hn.rid, n.Content, jsonText(n.Keywords), jsonText(n.Tags), n.Category, n.Context, jsonText(n.Links),
-		jsonText(n.Metadata), n.Updated.UnixNano(), boolInt(n.Pinned), hn.embedder, vec)
+		jsonText(n.Metadata), n.Updated.UnixNano(), boolInt(n.Pinned), hn.embedder, vec, code)
 	if err == nil {
 		err = m.putTags(ctx, t, hn.rid, n.Tags)
 	}
@@ -320,7 +322,7 @@ func (m *Manager) writeUpdate(ctx context.Context, actor, op string, cur, hn *ho
 	if err != nil {
 		return false, internal(err, op)
 	}
-	m.vecs.scope(hn.scope).set(hn.rid, n.Updated.UnixNano(), hn.vecIf(m.emb.Name()))
+	m.vecs.scope(hn.scope).set(hn.rid, n.Updated.UnixNano(), hn.codeIf(m.emb.Name()))
 	m.hot.put(hn, false)
 	return true, nil
 }

@@ -44,18 +44,27 @@ type Hit struct {
 const (
 	defaultTopK = 5
 	maxTopK     = 100
-	// rerankPool is how many sign-code candidates are re-ranked by exact cosine, per
-	// requested hit (at least minRerank): enough that the exact top results are almost
-	// always among them (measured in TestVectorRecall).
-	rerankPool = 20
-	minRerank  = 200
+	// rerankPool is how many SimHash candidates are re-ranked by exact cosine, per
+	// requested hit (at least minRerank): enough that the exact top 10 are found 94% of
+	// the time (TestVectorRecall). In hybrid mode, where the vector ranking weighs
+	// DefaultFusion.Vector, hybridRerank candidates suffice and save reading hundreds of
+	// cold vectors from the database.
+	rerankPool   = 40
+	minRerank    = 500
+	hybridRerank = 150
 )
 
-// Weights of the rankings in reciprocal rank fusion (Cormack et al. 2009), and its k.
-// Recency only reorders what the other two found, and counts half: a newer statement
-// of a fact usually supersedes an older one, but a recent note that matches the query
-// poorly should not beat an older one that matches it well.
-var fusionWeights = [3]float64{1, 1, 0.5} // keyword, vector, recency
+// Fusion weighs the rankings in reciprocal rank fusion (Cormack et al. 2009, k = 60).
+type Fusion struct{ Keyword, Vector, Recency float64 }
+
+// DefaultFusion was chosen on the dev half of the retrieval-quality set (see
+// docs/memory.md and TestFusionSweep): with the default hashed embedder, vectors carry
+// the same lexical signal as BM25 but weigh common words more, so at equal weight they
+// pull chit-chat above the evidence. The vector ranking stays as a small weight, which
+// orders notes BM25 does not find (no shared word) and breaks its near-ties; recency
+// reorders candidates so that a newer statement of a fact edges out an older one.
+// Deployments with a semantic embedding model should raise Vector (Config.Fusion).
+var DefaultFusion = Fusion{Keyword: 1, Vector: 0.05, Recency: 0.1}
 
 // Retrieve ranks the notes the actor sees by q. Ranking covers every note in the
 // database, whatever the RAM manager holds; returned notes count as accesses and their
@@ -111,12 +120,16 @@ func (m *Manager) rank(ctx context.Context, q Query, f filter, terms []string, k
 		}
 	}
 	if q.Mode != "keyword" {
-		if vec, cosines, err = m.vectorSearch(ctx, q.Text, f, pool); err != nil {
+		rerank := minRerank
+		if q.Mode == "" && m.fusion.Vector < m.fusion.Keyword/2 {
+			rerank = hybridRerank
+		}
+		if vec, cosines, err = m.vectorSearch(ctx, q.Text, f, pool, rerank); err != nil {
 			return nil, nil, err
 		}
 	}
 	lists := [3][]string{}
-	weights := fusionWeights
+	weights := [3]float64{m.fusion.Keyword, m.fusion.Vector, m.fusion.Recency}
 	for _, rid := range kw {
 		lists[0] = append(lists[0], ridKey(rid))
 	}
@@ -134,6 +147,9 @@ func (m *Manager) rank(ctx context.Context, q Query, f filter, terms []string, k
 		if len(l) > 0 {
 			best += weights[i] / (rank.DefaultK + 1)
 		}
+	}
+	if best == 0 {
+		best = 1
 	}
 	fused := rank.Fuse(rank.DefaultK, weights[:], lists[0], lists[1], lists[2])
 	for i := range fused {
@@ -187,18 +203,19 @@ func (m *Manager) recency(ctx context.Context, kw []int64, vec []candidate) ([]s
 
 // vectorSearch ranks the notes passing f by cosine to text: sign-code candidates from
 // the index, re-ranked exactly.
-func (m *Manager) vectorSearch(ctx context.Context, text string, f filter, pool int) ([]candidate, map[int64]float64, error) {
+func (m *Manager) vectorSearch(ctx context.Context, text string, f filter, pool, rerank int) ([]candidate, map[int64]float64, error) {
 	qv, err := m.emb.Embed(ctx, []string{text})
 	if err != nil || len(qv) != 1 {
 		m.log.Warn("embedding the query failed; ranking by keywords only", "err", err)
 		return nil, nil, nil
 	}
-	return m.nearestTo(ctx, qv[0], f, pool, 0)
+	return m.nearestTo(ctx, qv[0], f, pool, 0, rerank)
 }
 
 // nearestTo returns up to n notes passing f, most similar to v first, leaving out
-// exclude (a rid; 0 excludes nothing), with their cosines.
-func (m *Manager) nearestTo(ctx context.Context, v []float32, f filter, n int, exclude int64) ([]candidate, map[int64]float64, error) {
+// exclude (a rid; 0 excludes nothing), with their cosines; at least minPool SimHash
+// candidates are re-ranked exactly.
+func (m *Manager) nearestTo(ctx context.Context, v []float32, f filter, n int, exclude int64, minPool int) ([]candidate, map[int64]float64, error) {
 	var keep func(int64) bool
 	if f.narrow() {
 		allowed, err := m.filterRIDs(ctx, f)
@@ -214,8 +231,8 @@ func (m *Manager) nearestTo(ctx context.Context, v []float32, f filter, n int, e
 		inner := keep
 		keep = func(rid int64) bool { return rid != exclude && (inner == nil || inner(rid)) }
 	}
-	code := signCode(v)
-	want := max(rerankPool*n/4, minRerank) // n is already 4x the hits asked for
+	code := simHash(v)
+	want := max(rerankPool*n/4, minPool) // n is already 4x the hits asked for
 	var cands []candidate
 	name := m.emb.Name()
 	for _, s := range f.scopes {
@@ -428,7 +445,7 @@ func (m *Manager) Neighbours(ctx context.Context, actor, id string, k int) ([]Hi
 	if err != nil {
 		return nil, err
 	}
-	cands, cos, err := m.nearestTo(ctx, hn.vec, filter{scopes: scopes}, k, hn.rid)
+	cands, cos, err := m.nearestTo(ctx, hn.vec, filter{scopes: scopes}, k, hn.rid, minRerank)
 	if err != nil {
 		return nil, err
 	}

@@ -16,16 +16,16 @@ import (
 
 // noteCols is every column a note is read with, in scanNote's order.
 const noteCols = `rid, id, scope, agent, block, content, keywords, tags, category, context, links, metadata,
-	created, updated, retrievals, pinned, embedder, vec`
+	created, updated, retrievals, pinned, embedder, vec, code`
 
 func scanNote(r sqldb.Row) (*hotNote, error) {
 	var hn hotNote
 	var kw, tags, links, meta, embedder string
 	var created, updated, retrievals, pinned int64
-	var raw []byte
+	var raw, code []byte
 	n := &hn.note
 	err := r.Scan(&hn.rid, &n.ID, &hn.scope, &n.Agent, &n.Block, &n.Content, &kw, &tags, &n.Category, &n.Context,
-		&links, &meta, &created, &updated, &retrievals, &pinned, &embedder, &raw)
+		&links, &meta, &created, &updated, &retrievals, &pinned, &embedder, &raw, &code)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func scanNote(r sqldb.Row) (*hotNote, error) {
 	n.Created, n.Updated = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	n.Retrievals, n.Pinned = int(retrievals), pinned != 0
 	if len(raw) > 0 {
-		hn.vec = decodeVec(raw)
+		hn.vec, hn.code = decodeVec(raw), decodeCode(code)
 	}
 	hn.embedder = embedder
 	return &hn, nil
