@@ -49,6 +49,7 @@ type sqliteText struct{ df *dfCache }
 
 // maxPostings bounds the rows a keyword search ranks.
 const maxPostings = 5000
+
 // scopeToken is a scope as one token of letters and digits, which no tokenizer splits.
 func scopeToken(scope string) string {
 	h := sha256.Sum256([]byte(scope))
