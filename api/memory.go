@@ -81,3 +81,18 @@ type MemoryUse struct {
 	Summarized    int      `json:"summarized,omitempty"` // turns folded into a summary
 	Dropped       int      `json:"dropped,omitempty"`    // turns dropped
 }
+
+// MemoryStats is GET /admin/memory: the RAM manager's hot set against its budget, the
+// notes it evicted and faulted back in, and the conversation trie's compression.
+type MemoryStats struct {
+	HotNotes         int     `json:"hot_notes"`
+	HotBytes         int64   `json:"hot_bytes"`
+	BudgetBytes      int64   `json:"budget_bytes"`
+	Evictions        int64   `json:"evictions"`
+	Faults           int64   `json:"faults"`
+	Notes            int64   `json:"notes"`
+	IndexBytes       int64   `json:"index_bytes"`
+	TrieLogicalBytes int64   `json:"trie_logical_bytes"`
+	TrieStoredBytes  int64   `json:"trie_stored_bytes"`
+	CompressionRatio float64 `json:"compression_ratio"`
+}

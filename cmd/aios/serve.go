@@ -90,6 +90,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if sys.Storage != nil {
 		opts.Shared = sys.Storage
 	}
+	if sys.Memory != nil {
+		opts.MemoryStats = sys.Memory
+	}
 	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

@@ -97,11 +97,11 @@ func TestCerebrumMemoryCalls(t *testing.T) {
 	if len(kw) == 0 || ag.Response.Metadata["context"] == "" {
 		t.Fatalf("agentic note has no extracted attributes: %+v", ag.Response.Metadata)
 	}
-	var st struct {
-		Running map[string]int `json:"running"`
+	var st2 api.MemoryStats
+	h.get("/admin/memory", &st2)
+	if st2.Notes < 4 || st2.HotNotes == 0 || st2.BudgetBytes <= 0 || st2.HotBytes > st2.BudgetBytes {
+		t.Fatalf("admin memory stats %+v", st2)
 	}
-	h.get("/core/status", &st)
-
 	rm := h.memoryQuery("remove_memory", `{"memory_id": "`+id+`"}`)
 	if !rm.Response.Success {
 		t.Fatalf("remove: %+v", rm.Response)

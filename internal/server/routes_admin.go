@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
 	"net/http"
+
+	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/memory"
 
 	"github.com/aios-go/aios/internal/kernel"
 )
@@ -12,6 +16,31 @@ func (s *Server) routesAdmin() {
 	s.mux.HandleFunc("GET /admin/usage", s.handleUsage)
 	s.mux.HandleFunc("GET /admin/models", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.k.Discover(r.Context()))
+	})
+	s.mux.HandleFunc("GET /admin/memory", s.handleMemoryStats)
+}
+
+// MemoryStats reads the memory manager's RAM manager and trie counters.
+type MemoryStats interface {
+	Stats(ctx context.Context) (memory.Stats, error)
+}
+
+// handleMemoryStats reports the memory module's hot set, evictions, faults and the
+// conversation trie's compression.
+func (s *Server) handleMemoryStats(w http.ResponseWriter, r *http.Request) {
+	if s.opts.MemoryStats == nil {
+		writeError(w, api.Errorf(api.PolicyNotEnabled, "the memory module is not enabled in this kernel"))
+		return
+	}
+	st, err := s.opts.MemoryStats.Stats(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.MemoryStats{
+		HotNotes: st.HotNotes, HotBytes: st.HotBytes, BudgetBytes: st.Budget, Evictions: st.Evictions, Faults: st.Faults,
+		Notes: st.Notes, IndexBytes: st.IndexBytes, TrieLogicalBytes: st.TrieLogicalBytes, TrieStoredBytes: st.TrieStoredBytes,
+		CompressionRatio: st.CompressionRatio,
 	})
 }
 

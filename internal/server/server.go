@@ -23,6 +23,8 @@ type Options struct {
 	Shared SharedFiles
 	// Memory configures memory injection and managed context around LLM calls.
 	Memory MemoryOptions
+	// MemoryStats serves GET /admin/memory.
+	MemoryStats MemoryStats
 }
 
 // Server serves the kernel over HTTP.

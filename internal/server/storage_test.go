@@ -37,6 +37,9 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 	if sys.Storage != nil {
 		opts.Shared = sys.Storage
 	}
+	if sys.Memory != nil {
+		opts.MemoryStats = sys.Memory
+	}
 	s := New(sys.Kernel, opts)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
