@@ -223,4 +223,36 @@ func TestGoSDK(t *testing.T) {
 			t.Fatalf("read after delete: %v", err)
 		}
 	})
+	t.Run("memory", func(t *testing.T) {
+		id, err := c.AddMemory(ctx, "The deploy key rotates every Friday", map[string]any{"tags": []string{"ops"}, "category": "infra"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AddMemory(ctx, "Lunch on Thursday was noodles", nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.GetMemory(ctx, id)
+		if err != nil || got.Content == nil || *got.Content != "The deploy key rotates every Friday" || got.Metadata["category"] != "infra" {
+			t.Fatalf("GetMemory = %+v, %v", got, err)
+		}
+		if err := c.UpdateMemory(ctx, id, nil, map[string]any{"tags": []string{"ops", "security"}}); err != nil {
+			t.Fatal(err)
+		}
+		hits, err := c.RetrieveMemory(ctx, "when does the deploy key rotate?", 1, api.MemoryParams{Tags: api.Strings{"security"}})
+		if err != nil || len(hits) != 1 || hits[0]["memory_id"] != id {
+			t.Fatalf("RetrieveMemory = %+v, %v", hits, err)
+		}
+		agentic, err := c.AddAgenticMemory(ctx, "The deploy key moved to the vault", nil)
+		if err != nil || agentic == "" {
+			t.Fatalf("AddAgenticMemory = %q, %v", agentic, err)
+		}
+		if err := c.RemoveMemory(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetMemory(ctx, id)
+		var se *sdk.Error
+		if !errors.As(err, &se) || se.Status != 404 {
+			t.Fatalf("GetMemory after remove: %v", err)
+		}
+	})
 }
