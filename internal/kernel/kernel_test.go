@@ -15,6 +15,7 @@ import (
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/testleak"
 )
 
@@ -113,7 +114,9 @@ func TestRoundRobinResumesExactlyOnSimCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := newKernel(t, Options{Policy: "rr", TimeSlice: 5 * time.Millisecond},
+	// A core with a KV cache is preempted only under working-set admission (the
+	// kernel's default where the capacity is known), which keeps contexts resident.
+	k := newKernel(t, Options{Policy: "rr", TimeSlice: 5 * time.Millisecond, WorkingSet: &sched.WorkingSet{}},
 		CoreConfig{Model: "sim", Backend: "sim", Core: sim})
 
 	prompts := []string{"first agent task", "second agent task", "third agent task"}

@@ -354,3 +354,34 @@ func TestRoundAndSliceEnded(t *testing.T) {
 		t.Fatalf("B %v, %d tokens", b.State, b.OutputTokens)
 	}
 }
+
+// A call is preempted only where its KV stays resident until it resumes: on an LLM core
+// with a KV cache, only under working-set admission. rr with a 1 s slice, one slot, two
+// calls: at 1 s the first is stopped on a core without KV capacity or with the working
+// set, and keeps running on a KV core without it.
+func TestPreemptOnlyWhenResident(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		maxTokens int
+		ws        bool
+		want      int
+	}{
+		{"no KV capacity", 0, false, 1},
+		{"KV core, no working set", 1000, false, 0},
+		{"KV core, working set", 1000, true, 1},
+	} {
+		s := newSched(t, "rr", time.Second, CoreSpec{ID: 0, Module: LLM, MaxInflight: 1, MaxTokens: tc.maxTokens})
+		if tc.ws {
+			s.EnableWorkingSet(WorkingSet{})
+		}
+		mustSubmit(t, s, &Call{ID: 1, Module: LLM, Program: "a", Tokens: 100}, 0)
+		mustSubmit(t, s, &Call{ID: 2, Module: LLM, Program: "b", Tokens: 100}, 0)
+		r := s.Round(0)
+		if ids(r.Start) != "1" || r.HasNext != (tc.want == 1) {
+			t.Fatalf("%s: t=0 %+v", tc.name, r)
+		}
+		if got := len(s.Round(time.Second).Stop); got != tc.want {
+			t.Errorf("%s: %d preempted at 1s, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -287,12 +287,24 @@ func (s *Scheduler) someoneWaits(k *core) bool {
 	return false
 }
 
+// residentOnPreempt says whether a call stopped on core k keeps its KV resident until
+// it resumes, which is what makes preemption cheap: an engine resumes a stopped call by
+// recomputing whatever of its context was evicted meanwhile. On an LLM core with a KV
+// cache (MaxTokens known) that holds only under working-set admission, whose active
+// programs' contexts all fit; without it, an overloaded engine evicts the stopped
+// call's context, every resumption recomputes it, and rr and plas fell to a tenth of
+// the throughput of no scheduling at all (docs/bench.md). So there, policies do not
+// preempt. Cores with no KV capacity (services, API backends) preempt as the policy says.
+func (s *Scheduler) residentOnPreempt(k *core) bool {
+	return k.spec.Module != LLM || k.spec.MaxTokens <= 0 || s.ws != nil
+}
+
 // Preemptions returns running calls whose quantum has expired while another call waits
 // for their core. Each is marked Preempting; the owner stops it and calls Requeue.
 func (s *Scheduler) Preemptions(now time.Duration) []*Call {
 	var out []*Call
 	for _, k := range s.cores {
-		if len(k.running) == 0 || !s.someoneWaits(k) {
+		if len(k.running) == 0 || !s.someoneWaits(k) || !s.residentOnPreempt(k) {
 			continue
 		}
 		q := s.queues[k.spec.Module]
@@ -324,7 +336,7 @@ func (s *Scheduler) NextDeadline() (at time.Duration, ok bool) {
 	for _, k := range s.cores {
 		// A quantum matters only while someone waits for the core; a new arrival makes
 		// the owner call Preemptions anyway.
-		if len(k.running) == 0 || !s.someoneWaits(k) {
+		if len(k.running) == 0 || !s.someoneWaits(k) || !s.residentOnPreempt(k) {
 			continue
 		}
 		q := s.queues[k.spec.Module]
