@@ -7,6 +7,7 @@ import (
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/storage"
 	"github.com/aios-go/aios/internal/testfakes/fakeanthropic"
 	"github.com/aios-go/aios/internal/testfakes/fakegemini"
 	"github.com/aios-go/aios/internal/testfakes/fakegen"
@@ -179,5 +180,39 @@ func TestWorkingSetDefaultFollowsKnownCapacity(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Embeddings from a configured core: the simulated engine's, computed in process, are
+// what storage retrieves with; a core whose backend serves none is refused at start.
+func TestEmbeddingsFromCore(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Cores: 1, Speed: 100}}
+	cfg.Embeddings.Core = "s"
+	e, err := embedder(cfg)
+	if err != nil || e.Name() != "sim:sim-embed-1:256" {
+		t.Fatalf("embedder %v, %v", e, err)
+	}
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Kernel.Shutdown(context.Background())
+	ctx := t.Context()
+	for path, text := range map[string]string{"cats.txt": "the cat sat on the warm mat", "tax.txt": "quarterly tax report for the accountant"} {
+		if _, err := sys.Storage.Write(ctx, "a", path, strings.NewReader(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits, err := sys.Storage.Retrieve(ctx, "a", storage.Query{Text: "a cat sitting", K: 1})
+	if err != nil || len(hits) != 1 || hits[0].Path != "/cats.txt" {
+		t.Fatalf("retrieve with sim embeddings: %+v, %v", hits, err)
+	}
+
+	cfg.LLMs.Models = append(cfg.LLMs.Models, config.Model{Name: "c", Backend: "anthropic", Hostname: "http://127.0.0.1:1", Cores: 1})
+	cfg.Embeddings.Core = "c"
+	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), "serves no OpenAI-compatible /v1/embeddings") {
+		t.Fatalf("anthropic core as embedder: %v", err)
 	}
 }
