@@ -12,6 +12,10 @@ const (
 	// This kernel's conversation store, for managed context (params.session, .messages).
 	MemoryGetConversation  = "get_conversation"
 	MemorySaveConversation = "save_conversation"
+	// Shared blocks (params.block): created by their owner, attached by other agents.
+	MemoryCreateBlock = "create_block"
+	MemoryAttachBlock = "attach_block"
+	MemoryDetachBlock = "detach_block"
 )
 
 // MemoryQuery is query_data of a memory query.

@@ -103,6 +103,23 @@ func (m *Manager) Syscall(ctx context.Context, agent, op string, p *api.MemoryPa
 			out.Content = &joined
 		}
 		return out, nil
+	case api.MemoryCreateBlock, api.MemoryAttachBlock, api.MemoryDetachBlock:
+		if p.Block == "" {
+			return nil, api.Errorf(api.CallerBadRequest, "%s needs params.block, the block's name", op)
+		}
+		var err error
+		switch op {
+		case api.MemoryCreateBlock:
+			_, err = m.CreateBlock(ctx, agent, p.Block)
+		case api.MemoryAttachBlock:
+			err = m.AttachBlock(ctx, agent, p.Block)
+		default:
+			err = m.DetachBlock(ctx, agent, p.Block)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &api.MemoryResponse{}, nil
 	case api.MemoryGetConversation:
 		msgs, err := m.Conversation(ctx, conversationKey(agent, p.Session))
 		if err != nil {

@@ -165,6 +165,37 @@ func TestMemoryRESTAndIsolation(t *testing.T) {
 	if code, _ := do("POST", "/v1/memory/notes", `{"content": "x"}`, ""); code != 400 {
 		t.Fatalf("no agent: %d", code)
 	}
+
+	// A shared block: alice creates it, bob attaches, both read its notes; carol cannot.
+	if code, b := do("POST", "/v1/memory/blocks/team", "", "alice"); code != 201 {
+		t.Fatalf("create block: %d %s", code, b)
+	}
+	code, b = do("POST", "/v1/memory/notes", `{"content": "the team standup moved to 10am", "block": "team"}`, "alice")
+	if err := json.Unmarshal(b, &note); err != nil || code != 201 {
+		t.Fatalf("add to block: %d %s", code, b)
+	}
+	shared := *note.MemoryID
+	if code, _ := do("GET", "/v1/memory/notes/"+shared, "", "bob"); code == 200 {
+		t.Fatal("bob reads the block before attaching")
+	}
+	if code, b := do("POST", "/v1/memory/blocks/team/attach", "", "bob"); code != 204 {
+		t.Fatalf("attach: %d %s", code, b)
+	}
+	if code, b := do("GET", "/v1/memory/notes/"+shared, "", "bob"); code != 200 || !strings.Contains(string(b), "standup") {
+		t.Fatalf("bob reads the block: %d %s", code, b)
+	}
+	if code, b := do("POST", "/v1/memory/search", `{"content": "standup time"}`, "bob"); code != 200 || !strings.Contains(string(b), shared) {
+		t.Fatalf("bob searches the block: %d %s", code, b)
+	}
+	if code, _ := do("GET", "/v1/memory/notes/"+shared, "", "carol"); code == 200 {
+		t.Fatal("carol reads a block she is not attached to")
+	}
+	if code, _ := do("POST", "/v1/memory/blocks/team/detach", "", "bob"); code != 204 {
+		t.Fatalf("detach: %d", code)
+	}
+	if code, _ := do("GET", "/v1/memory/notes/"+shared, "", "bob"); code == 200 {
+		t.Fatal("bob reads the block after detaching")
+	}
 }
 
 // Memory injection: the agent's relevant notes go into the prompt as a system message,

@@ -26,6 +26,20 @@ func (s *Server) routesMemory() {
 	s.mux.HandleFunc("PATCH /v1/memory/notes/{id}", s.memoryNote(api.MemoryUpdate))
 	s.mux.HandleFunc("DELETE /v1/memory/notes/{id}", s.memoryNote(api.MemoryRemove))
 	s.mux.HandleFunc("POST /v1/memory/search", s.memorySearch)
+	s.mux.HandleFunc("POST /v1/memory/blocks/{name}", s.memoryBlock(api.MemoryCreateBlock, http.StatusCreated))
+	s.mux.HandleFunc("POST /v1/memory/blocks/{name}/attach", s.memoryBlock(api.MemoryAttachBlock, http.StatusNoContent))
+	s.mux.HandleFunc("POST /v1/memory/blocks/{name}/detach", s.memoryBlock(api.MemoryDetachBlock, http.StatusNoContent))
+}
+
+// memoryBlock creates, attaches to or detaches from a shared memory block.
+func (s *Server) memoryBlock(op string, status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.memoryREST(r, op, &api.MemoryParams{Block: r.PathValue("name")}); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(status)
+	}
 }
 
 // memoryREST runs one memory syscall for a REST route.
