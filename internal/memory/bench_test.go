@@ -183,8 +183,12 @@ func BenchmarkAddBatch(b *testing.B) {
 
 // TestScale1M adds a million notes for one agent with a 32 MiB hot set and checks,
 // after every batch, that the hot set stays within its budget; every 10,000th note
-// carries a unique word, and at the end each of those is retrieved first by it (all but
-// the last few are long evicted). Heavy: run with AIOS_MEMORY_1M=1 (a few minutes).
+// carries a unique word, and at the end each of those must be the first hit, by BM25
+// alone and by the default retriever, of a query for that word (all but the last few
+// are long evicted). Latency is measured on the word plus three common ones; there the
+// planted note need not win (a note sharing two rarer query words outscores it in BM25),
+// so how often it is in the top 5 is only logged.
+// Heavy: run with AIOS_MEMORY_1M=1 (about 11 minutes on 2 cores).
 func TestScale1M(t *testing.T) {
 	if os.Getenv("AIOS_MEMORY_1M") == "" {
 		t.Skip("set AIOS_MEMORY_1M=1 to run the 1M-note workload")
@@ -238,23 +242,32 @@ func TestScale1M(t *testing.T) {
 		}
 	}
 	var lat []time.Duration
-	misses := 0
+	misses, top5 := 0, 0
 	for word, id := range needles {
+		for _, mode := range []string{"keyword", ""} {
+			hits, err := m.Retrieve(ctx, "alice", memory.Query{Text: word, Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) == 0 || hits[0].ID != id {
+				misses++
+			}
+		}
 		t0 := time.Now()
 		hits, err := m.Retrieve(ctx, "alice", memory.Query{Text: word + " " + c.sentence(3)})
 		lat = append(lat, time.Since(t0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(hits) == 0 || hits[0].ID != id {
-			misses++
+		if slices.ContainsFunc(hits, func(h memory.Hit) bool { return h.ID == id }) {
+			top5++
 		}
 	}
 	st, _ := m.Stats(ctx)
-	t.Logf("1M notes in %v; %d/%d planted notes retrieved first; retrieve p50 %v p99 %v (the first loads the index); hot %d notes %d bytes, max %d, budget %d; index %d bytes; evictions %d faults %d; %d bytes/note on disk",
-		time.Since(start).Round(time.Second), len(needles)-misses, len(needles), percentile(lat, 0.5), percentile(lat, 0.99),
+	t.Logf("1M notes in %v; %d misses (a planted note not first for its word, BM25 or default); with three more words it is in the default top 5 %d/%d times; retrieve p50 %v p99 %v (the first loads the index); hot %d notes %d bytes, max %d, budget %d; index %d bytes; evictions %d faults %d; %d bytes/note on disk",
+		time.Since(start).Round(time.Second), misses, top5, len(needles), percentile(lat, 0.5), percentile(lat, 0.99),
 		st.HotNotes, st.HotBytes, maxHot, st.Budget, st.IndexBytes, st.Evictions, st.Faults, dbBytes(path)/n)
 	if misses > 0 || maxHot > budget {
-		t.Fatalf("%d planted notes not retrieved first; max hot %d (budget %d)", misses, maxHot, budget)
+		t.Fatalf("%d planted-note misses; max hot %d (budget %d)", misses, maxHot, budget)
 	}
 }

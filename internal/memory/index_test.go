@@ -36,7 +36,11 @@ func TestVectorRecall(t *testing.T) {
 		}
 		return s
 	}
-	notes := make([]Note, 5000)
+	size := 5000
+	if RaceEnabled {
+		size = 1500
+	}
+	notes := make([]Note, size)
 	for i := range notes {
 		notes[i] = Note{Content: sentence(12)}
 	}
@@ -56,7 +60,7 @@ func TestVectorRecall(t *testing.T) {
 			r.Shuffle(len(words), func(i, j int) { words[i], words[j] = words[j], words[i] })
 			return strings.Join(words[:4], " ") + " " + sentence(2)
 		})
-		t.Logf("SimHash scan + exact re-rank, queries %s: recall@10 against exhaustive cosine = %.3f (50 queries, 5000 notes)", kind, rec)
+		t.Logf("SimHash scan + exact re-rank, queries %s: recall@10 against exhaustive cosine = %.3f (50 queries, %d notes)", kind, rec, size)
 		if kind == "about a note" && rec < 0.9 {
 			t.Errorf("vector recall@10 %.3f for queries about a note, want >= 0.9", rec)
 		}
