@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -185,7 +184,7 @@ func (o *OpenAI) post(ctx context.Context, batch []string) ([][]float32, error) 
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
-		return nil, o.statusError(res.StatusCode, res.Header, bodyMessage(b))
+		return nil, o.statusError(res.StatusCode, res.Header, upstream.ErrorMessage(b))
 	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxEmbeddingsBody+1))
 	if err != nil {
@@ -351,48 +350,8 @@ func (o *OpenAI) statusError(status int, h http.Header, msg string) *api.Error {
 		// model) or a model name the server does not know.
 		e.Message += fmt.Sprintf(" (does it serve embedding model %q at /embeddings?)", o.cfg.Model)
 	}
-	e.RetryAfter = retryAfter(h, time.Now())
+	e.RetryAfter = upstream.OpenAIRetryAfter(h, time.Now())
 	return e
 }
 
-// retryAfter reads OpenAI's retry-after-ms, then Retry-After in seconds or as a date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	return upstream.RetryAfter(h, now)
-}
 
-// bodyMessage finds the human message in an error body: OpenAI and vLLM nest it in
-// "error", Ollama makes "error" a string, FastAPI uses "detail"; anything else (a
-// proxy's HTML) is shown trimmed.
-func bodyMessage(b []byte) string {
-	var body struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  json.RawMessage `json:"detail"`
-	}
-	if json.Unmarshal(b, &body) == nil {
-		var s string
-		var nested struct {
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(body.Error, &nested) == nil && nested.Message != "":
-			return nested.Message
-		case json.Unmarshal(body.Error, &s) == nil && s != "":
-			return s
-		case body.Message != "":
-			return body.Message
-		case json.Unmarshal(body.Detail, &s) == nil && s != "":
-			return s
-		}
-	}
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}

@@ -27,7 +27,7 @@ func (c *Core) classify(ctx, rctx context.Context, f *upstream.Failure, err erro
 		return e
 	}
 	if status, h, body := f.Response(); status != 0 {
-		return c.statusError(status, h, bodyMessage(body))
+		return c.statusError(status, h, upstream.ErrorMessage(body))
 	}
 	var apiErr *openai.Error
 	if errors.As(err, &apiErr) {
@@ -61,7 +61,7 @@ func (c *Core) statusError(status int, h http.Header, msg string) *api.Error {
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		e.Message += fmt.Sprintf(" (the upstream refused the API key: check api_key for backend %q)", c.cfg.Name)
 	}
-	e.RetryAfter = retryAfter(h, time.Now())
+	e.RetryAfter = upstream.OpenAIRetryAfter(h, time.Now())
 	return e
 }
 
@@ -88,53 +88,7 @@ func (c *Core) streamError(se *ssestream.StreamError) *api.Error {
 	return api.Errorf(api.BackendUnavailable, "upstream %s failed mid-stream: %s", c.base, msg)
 }
 
-// bodyMessage digs the human message out of an error body. OpenAI nests it under
-// "error", Ollama makes "error" a string, older vLLM puts "message" at the top level,
-// FastAPI validation errors use "detail", and proxies answer plain text or HTML.
-func bodyMessage(b []byte) string {
-	var body struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  json.RawMessage `json:"detail"`
-	}
-	if json.Unmarshal(b, &body) == nil {
-		var s string
-		var nested struct {
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(body.Error, &nested) == nil && nested.Message != "":
-			return nested.Message
-		case json.Unmarshal(body.Error, &s) == nil && s != "":
-			return s
-		case body.Message != "":
-			return body.Message
-		case json.Unmarshal(body.Detail, &s) == nil && s != "":
-			return s
-		case len(body.Detail) > 0:
-			return truncate(string(body.Detail), 300)
-		}
-	}
-	return truncate(strings.TrimSpace(string(b)), 300)
-}
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// retryAfter reads how long the upstream asked us to wait: OpenAI's retry-after-ms, or
-// Retry-After in seconds or as an HTTP date. Zero when absent or unparsable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	return upstream.RetryAfter(h, now)
-}
 
 // target names this core's upstream for upstream.ContextError.
 func (c *Core) target() upstream.Target {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm/upstream"
 )
 
 // ollamaTags is Ollama's GET /api/tags: every model pulled on the server.
@@ -63,7 +64,7 @@ func (c *Core) ListOllamaModels(ctx context.Context) ([]api.Model, error) {
 		return nil, c.classify(ctx, rctx, nil, err)
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, c.statusError(res.StatusCode, res.Header, bodyMessage(body))
+		return nil, c.statusError(res.StatusCode, res.Header, upstream.ErrorMessage(body))
 	}
 	var tags ollamaTags
 	if err := json.Unmarshal(body, &tags); err != nil {

@@ -751,11 +751,11 @@ func TestRetryAfter(t *testing.T) {
 		if tc.secs != "" {
 			h.Set("Retry-After", tc.secs)
 		}
-		if got := retryAfter(h, now); got != tc.want {
+		if got := upstream.OpenAIRetryAfter(h, now); got != tc.want {
 			t.Errorf("retryAfter(ms %q, s %q) = %v, want %v", tc.ms, tc.secs, got, tc.want)
 		}
 	}
-	if got := retryAfter(nil, now); got != 0 {
+	if got := upstream.OpenAIRetryAfter(nil, now); got != 0 {
 		t.Errorf("retryAfter(nil) = %v", got)
 	}
 }

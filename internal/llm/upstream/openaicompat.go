@@ -1,9 +1,13 @@
 package upstream
 
 import (
+	"encoding/json"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aios-go/aios/api"
 )
@@ -58,4 +62,55 @@ func StatusKind(status int) api.Kind {
 		return api.BackendRejected
 	}
 	return api.BackendBadResponse
+}
+
+// OpenAIRetryAfter reads how long an OpenAI-compatible upstream asked us to wait:
+// OpenAI's Retry-After-Ms first, then Retry-After in seconds or as an HTTP date. Zero
+// when absent or unparsable.
+func OpenAIRetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	return RetryAfter(h, now)
+}
+
+// ErrorMessage digs the human message out of an error body. OpenAI nests it under
+// "error", Ollama makes "error" a string, older vLLM puts "message" at the top level,
+// FastAPI validation errors use "detail", and proxies answer plain text or HTML, which is
+// shown trimmed.
+func ErrorMessage(b []byte) string {
+	var body struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Detail  json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(b, &body) == nil {
+		var s string
+		var nested struct {
+			Message string `json:"message"`
+		}
+		switch {
+		case json.Unmarshal(body.Error, &nested) == nil && nested.Message != "":
+			return nested.Message
+		case json.Unmarshal(body.Error, &s) == nil && s != "":
+			return s
+		case body.Message != "":
+			return body.Message
+		case json.Unmarshal(body.Detail, &s) == nil && s != "":
+			return s
+		case len(body.Detail) > 0:
+			return Truncate(string(body.Detail), 300)
+		}
+	}
+	return Truncate(strings.TrimSpace(string(b)), 300)
+}
+
+// Truncate cuts s to n bytes, marking the cut.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
