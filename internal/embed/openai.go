@@ -353,5 +353,3 @@ func (o *OpenAI) statusError(status int, h http.Header, msg string) *api.Error {
 	e.RetryAfter = upstream.OpenAIRetryAfter(h, time.Now())
 	return e
 }
-
-

@@ -88,8 +88,6 @@ func (c *Core) streamError(se *ssestream.StreamError) *api.Error {
 	return api.Errorf(api.BackendUnavailable, "upstream %s failed mid-stream: %s", c.base, msg)
 }
 
-
-
 // target names this core's upstream for upstream.ContextError.
 func (c *Core) target() upstream.Target {
 	return upstream.Target{Provider: "openai", Name: c.cfg.Name, Base: c.base, Idle: c.cfg.IdleTimeout}
