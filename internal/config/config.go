@@ -343,38 +343,14 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 			errs = append(errs, fmt.Errorf("scheduler.modules.%s: unknown module; the modules are llm, memory, storage and tool", name))
 		}
 	}
-	c.Storage.Backend = strings.ToLower(strings.TrimSpace(c.Storage.Backend))
-	switch c.Storage.Backend {
-	case "":
-		c.Storage.Backend = "sqlite"
-	case "sqlite":
-	case "postgres", "postgresql":
-		c.Storage.Backend = "postgres"
-		if c.Storage.DSN == "" {
-			errs = append(errs, errors.New("storage.dsn is required with storage.backend postgres (for example postgres://user:pass@localhost:5432/aios)"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("storage.backend %q: expected sqlite or postgres", c.Storage.Backend))
-	}
-	if c.Storage.Path == "" {
-		c.Storage.Path = filepath.Join(c.DataDir, "storage.db")
-	}
+	errs = append(errs, normaliseStore("storage", &c.Storage.Backend, c.Storage.DSN, &c.Storage.Path, filepath.Join(c.DataDir, "storage.db"))...)
 	if c.Memory.Backend == "" {
-		c.Memory.Backend, c.Memory.DSN = c.Storage.Backend, c.Storage.DSN
-	}
-	switch c.Memory.Backend = strings.ToLower(strings.TrimSpace(c.Memory.Backend)); c.Memory.Backend {
-	case "sqlite":
-	case "postgres", "postgresql":
-		c.Memory.Backend = "postgres"
+		c.Memory.Backend = c.Storage.Backend
 		if c.Memory.DSN == "" {
-			errs = append(errs, errors.New("memory.dsn is required with memory.backend postgres"))
+			c.Memory.DSN = c.Storage.DSN
 		}
-	default:
-		errs = append(errs, fmt.Errorf("memory.backend %q: expected sqlite or postgres", c.Memory.Backend))
 	}
-	if c.Memory.Path == "" {
-		c.Memory.Path = filepath.Join(c.DataDir, "memory.db")
-	}
+	errs = append(errs, normaliseStore("memory", &c.Memory.Backend, c.Memory.DSN, &c.Memory.Path, filepath.Join(c.DataDir, "memory.db"))...)
 	switch c.Memory.Context.Policy {
 	case "", "summarize", "drop":
 	default:
@@ -410,6 +386,27 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// normaliseStore checks a store section's backend (sqlite, the default, or postgres
+// with a DSN) and fills its SQLite path.
+func normaliseStore(section string, backend *string, dsn string, path *string, defaultPath string) []error {
+	var errs []error
+	switch *backend = strings.ToLower(strings.TrimSpace(*backend)); *backend {
+	case "", "sqlite":
+		*backend = "sqlite"
+	case "postgres", "postgresql":
+		*backend = "postgres"
+		if dsn == "" {
+			errs = append(errs, fmt.Errorf("%s.dsn is required with %s.backend postgres (for example postgres://user:pass@localhost:5432/aios)", section, section))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s.backend %q: expected sqlite or postgres", section, *backend))
+	}
+	if *path == "" {
+		*path = defaultPath
+	}
+	return errs
 }
 
 // providerKey finds an API key for a backend in AIOS's api_keys section or the

@@ -145,3 +145,30 @@ scheduler:
 		t.Fatalf("%+v", s)
 	}
 }
+
+// Storage and memory: SQLite under the data directory by default; memory follows
+// storage's backend; postgres without a DSN, an unknown backend or context policy, and
+// an embeddings core that is not configured all stop the start.
+func TestStoreSections(t *testing.T) {
+	cfg, err := Load("", map[string]any{"data_dir": "/d"})
+	if err != nil || cfg.Storage.Backend != "sqlite" || cfg.Storage.Path != "/d/storage.db" || cfg.Memory.Backend != "sqlite" || cfg.Memory.Path != "/d/memory.db" {
+		t.Fatalf("defaults: %+v %+v %v", cfg.Storage, cfg.Memory, err)
+	}
+	cfg, err = Load(writeFile(t, "storage:\n  backend: PostgreSQL\n  dsn: postgres://x@h/db\n"), nil)
+	if err != nil || cfg.Storage.Backend != "postgres" || cfg.Memory.Backend != "postgres" || cfg.Memory.DSN != "postgres://x@h/db" {
+		t.Fatalf("memory follows storage: %+v %+v %v", cfg.Storage, cfg.Memory, err)
+	}
+	for _, bad := range []string{
+		"storage:\n  backend: postgres\n",
+		"memory:\n  backend: postgres\n",
+		"storage:\n  backend: mysql\n",
+		"memory:\n  context:\n    policy: forget\n",
+		"memory:\n  context:\n    warning: 0.9\n    hard: 0.5\n",
+		"embeddings:\n  core: nope\n",
+		"scheduler:\n  modules:\n    disk: {policy: fifo}\n",
+	} {
+		if _, err := Load(writeFile(t, bad), nil); err == nil {
+			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}
