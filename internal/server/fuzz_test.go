@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aios-go/aios/internal/boot"
+	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
 )
 
@@ -75,5 +77,48 @@ func FuzzChatCompletions(f *testing.F) {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body)))
 		checkResponse(t, rec)
+	})
+}
+
+// FuzzServiceQuery sends storage and memory queries to the kernel as `aios serve` builds
+// it, with real stores: besides the checks of every input, no module may answer with a
+// kernel error (status_code 500) for anything a caller sends.
+func FuzzServiceQuery(f *testing.F) {
+	for _, s := range []string{
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"write","params":{"file_path":"x/y.txt","content":"hello"}}}`,
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"rollback","params":{"file_path":"x/y.txt","n":"1"}}}`,
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"retrieve","params":{"query_text":"hello","k":3,"keywords":"a, b"}}}`,
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"mount","params":{"root_dir":"../../etc"}}}`,
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"share","params":{"file_path":"x/y.txt","expires_in":-1}}}`,
+		`{"agent_name":"a","query_type":"storage","query_data":{"operation_type":"read","params":{"file_path":"x\u0000y"}}}`,
+		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"add_memory","params":{"content":"note","metadata":{"tags":"a,b","category":3}}}}`,
+		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"retrieve_memory","params":{"content":"note","k":"2","since":"yesterday"}}}`,
+		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"update_memory","params":{"memory_id":"zz","content":null}}}`,
+		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"save_conversation","params":{"session":"s","messages":[{"role":"user","content":"hi"}]}}}`,
+		`{"agent_name":"","query_type":"storage","query_data":{}}`,
+	} {
+		f.Add(s)
+	}
+	cfg := config.Defaults()
+	cfg.DataDir = f.TempDir()
+	cfg.LLMs.Models = []config.Model{{Name: "sim-test", Backend: "sim", Cores: 1, Speed: 200}}
+	sys, err := boot.Build(cfg, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
+	s := New(sys.Kernel, Options{MaxBodyBytes: 1 << 16, Shared: sys.Storage})
+	f.Fuzz(func(t *testing.T, body string) {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/query", strings.NewReader(body)))
+		checkResponse(t, rec)
+		var out struct {
+			Response struct {
+				StatusCode int `json:"status_code"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(rec.Body.Bytes(), &out) == nil && out.Response.StatusCode >= 500 && out.Response.StatusCode != http.StatusNotImplemented {
+			t.Fatalf("module answered %d for %s: %s", out.Response.StatusCode, body, rec.Body.String())
+		}
 	})
 }
