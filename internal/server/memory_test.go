@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -122,20 +121,7 @@ func TestCerebrumMemoryCalls(t *testing.T) {
 // Another agent sees none of these notes; the REST surface serves the same syscalls.
 func TestMemoryRESTAndIsolation(t *testing.T) {
 	h := startSystem(t, nil)
-	do := func(method, path, body, agent string) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
-		if agent != "" {
-			req.Header.Set(api.HeaderAgent, agent)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	do := h.rest
 	code, b := do("POST", "/v1/memory/notes", `{"content": "alice keeps the spare key under the blue pot", "metadata": {"tags": ["home"]}}`, "alice")
 	var note api.MemoryResponse
 	if err := json.Unmarshal(b, &note); err != nil || code != 201 || note.MemoryID == nil {

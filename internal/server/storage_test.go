@@ -193,20 +193,7 @@ func TestStorageIsolationAndHostilePaths(t *testing.T) {
 // The REST surface under /v1/storage: every route is one storage syscall.
 func TestStorageREST(t *testing.T) {
 	h := startSystem(t, nil)
-	do := func(method, path, body string, agent string) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
-		if agent != "" {
-			req.Header.Set(api.HeaderAgent, agent)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	do := h.rest
 	if code, b := do("PUT", "/v1/storage/files/docs/a.txt", "one", ""); code != 400 || !strings.Contains(string(b), "X-AIOS-Agent") {
 		t.Fatalf("no agent: %d %s", code, b)
 	}
@@ -296,4 +283,20 @@ func TestDisabledModulesAnswer501(t *testing.T) {
 	if resp.StatusCode != 501 {
 		t.Fatalf("/shared with storage off: %d", resp.StatusCode)
 	}
+}
+
+// rest sends one request as agent (none when empty) and returns the status and body.
+func (h *harness) rest(method, path, body, agent string) (int, []byte) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if agent != "" {
+		req.Header.Set(api.HeaderAgent, agent)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
