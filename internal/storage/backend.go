@@ -70,3 +70,17 @@ func bumpGen(ctx context.Context, q querier, ns string) error {
 		ON CONFLICT (ns) DO UPDATE SET gen = docgen.gen + 1`, ns)
 	return err
 }
+
+// scanTextHits reads a full-text search's (id, path) rows, in rank order, and closes them.
+func scanTextHits(rs sqldb.Rows) ([]textHit, error) {
+	defer rs.Close()
+	var out []textHit
+	for rs.Next() {
+		var h textHit
+		if err := rs.Scan(&h.id, &h.path); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rs.Err()
+}

@@ -105,16 +105,7 @@ func (p *pgDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phrases
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []textHit
-	for rs.Next() {
-		var h textHit
-		if err := rs.Scan(&h.id, &h.path); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rs.Err()
+	return scanTextHits(rs)
 }
 
 func (p *pgDB) snippet(ctx context.Context, id int64, terms, phrases []string) (string, error) {

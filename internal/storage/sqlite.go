@@ -129,16 +129,7 @@ func (s *sqliteDB) textSearch(ctx context.Context, ns, lo, hi string, terms, phr
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []textHit
-	for rs.Next() {
-		var h textHit
-		if err := rs.Scan(&h.id, &h.path); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rs.Err()
+	return scanTextHits(rs)
 }
 
 func (s *sqliteDB) matchIDs(ctx context.Context, ns, lo, hi string, phrases []string) (map[int64]bool, error) {
