@@ -2,10 +2,12 @@
 # core) and `make test` (everything CI checks). .ci/run is `make test`.
 
 GO       ?= go
-NPM_DIR  := test/e2e/openai-npm
+# npm packages of real peers: the openai SDKs (test/e2e/openai-npm), and the MCP reference
+# servers and TypeScript MCP client (test/e2e/mcp-npm).
+NPM_DIRS := test/e2e/openai-npm test/e2e/mcp-npm
 # A stamp inside node_modules: `npm ci` wipes the folder, so the stamp can only be newer
 # than the lockfile when the install from that very lockfile finished.
-NPM_STAMP := $(NPM_DIR)/node_modules/.aios-installed
+NPM_STAMPS := $(addsuffix /node_modules/.aios-installed,$(NPM_DIRS))
 # Every Go file of ours; node_modules is pruned so a package that ships Go sources can't
 # fail the format check.
 GO_FIND := find . \( -path ./.git -o -name node_modules \) -prune -o -name '*.go' -print
@@ -38,12 +40,12 @@ fmt-check:
 fmt:
 	$(GO_FIND) | xargs gofmt -w
 
-# The official openai npm SDK for the end-to-end test, installed from the lockfile only
-# when it is missing or the lockfile changed.
-npm: $(NPM_STAMP)
+# Each npm folder is installed from its lockfile only when it is missing or the lockfile
+# changed.
+npm: $(NPM_STAMPS)
 
-$(NPM_STAMP): $(NPM_DIR)/package-lock.json $(NPM_DIR)/package.json
-	cd $(NPM_DIR) && npm ci --no-audit --no-fund
+%/node_modules/.aios-installed: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund
 	touch $@
 
 # Only the end-to-end tests: the real binary driven by the npm SDK and the Go SDK.
