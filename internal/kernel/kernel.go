@@ -201,10 +201,16 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		n := opts.Modules[m].Concurrency
 		if n <= 0 {
 			n = DefaultConcurrency
+			if m == sched.Tool {
+				n = DefaultToolConcurrency
+			}
 		}
 		sm := &serviceModule{k: k, m: m, svc: svc, slot: sched.CoreID(len(cores) + int(m))}
 		if err := s.AddCore(sched.CoreSpec{ID: sm.slot, Module: m, MaxInflight: n}); err != nil {
 			return nil, err
+		}
+		if g, ok := svc.(Gated); ok {
+			s.SetGate(m, func(c *sched.Call) bool { return g.Acquire(c.Model) })
 		}
 		k.modules[m] = sm
 	}
@@ -448,6 +454,7 @@ func (k *Kernel) end(sc *Syscall, res any, err error) {
 	}
 	if sc.finish(res, err, now, charge) {
 		k.mu.Lock()
+		sc.stopQueueTimer()
 		k.drain[sc.Module].done(k.now())
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()

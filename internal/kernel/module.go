@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/sched"
@@ -25,11 +26,34 @@ func (f ServiceFunc) Run(ctx context.Context, r Request) (any, error) { return f
 
 // Request is one syscall as a Service sees it.
 type Request struct {
-	ID      uint64
-	Agent   string
-	Program string
-	Op      string // the module's operation, e.g. "write"
-	Args    any    // the module's own arguments, passed through from Call.Args
+	ID       uint64
+	Agent    string
+	Program  string
+	Op       string // the module's operation, e.g. "write"
+	Resource string // what the call needs besides a module slot (Call.Resource)
+	Args     any    // the module's own arguments, passed through from Call.Args
+}
+
+// Admitter is implemented by services that can refuse a call before it is queued: a
+// tool call whose arguments do not match the tool's schema is answered at once instead
+// of waiting for the tool to be free.
+type Admitter interface {
+	Admit(r Request) error
+}
+
+// Gated is implemented by services whose calls each need a resource of their own
+// besides a module slot, named by Call.Resource: a tool with its own limit on parallel
+// calls. The scheduler passes over calls whose resource is busy and starts calls for
+// free ones, so a busy tool never holds up the others (the AIOS paper's tool manager).
+type Gated interface {
+	// Acquire takes one unit of resource if it is free. It is called under the kernel's
+	// lock, so it must not block or call the kernel.
+	Acquire(resource string) bool
+	// Release returns the unit once the call's Run has returned.
+	Release(resource string)
+	// QueueLimits bound the calls that may wait for resource (0: no bound), and how
+	// long each may wait before it fails as busy (0: until its deadline).
+	QueueLimits(resource string) (n int, wait time.Duration)
 }
 
 // ModuleOptions are one module's scheduler settings.
@@ -47,6 +71,10 @@ type ModuleOptions struct {
 // enough to overlap I/O waits, few enough that one module cannot exhaust the database's
 // connections or the machine's file descriptors.
 const DefaultConcurrency = 16
+
+// DefaultToolConcurrency is the tool module's default: tools mostly wait on other
+// machines, and each tool has its own, tighter limit (tool.Limits.Concurrency).
+const DefaultToolConcurrency = 64
 
 // module is how the kernel drives one module's syscalls. Both methods run under k.mu.
 type module interface {
@@ -69,18 +97,45 @@ func (s *serviceModule) admit(sc *Syscall, c *Call) error {
 	if c.Op == "" {
 		return api.Errorf(api.CallerBadRequest, "the %s syscall names no operation", s.m)
 	}
-	sc.call = &sched.Call{ID: sc.ID, Agent: c.Agent, Program: c.Program, Module: s.m, Priority: c.Priority}
 	sc.args = c.Args
+	if a, ok := s.svc.(Admitter); ok {
+		if err := a.Admit(s.request(sc, c.Resource)); err != nil {
+			return err
+		}
+	}
+	if g, ok := s.svc.(Gated); ok {
+		n, wait := g.QueueLimits(c.Resource)
+		if q := s.k.sched.Waiting(s.m, c.Resource); n > 0 && q >= n {
+			e := api.Errorf(api.BackendOverloaded, "%s %q is busy: %d calls already wait for it (at most %d may); retry later", s.m, c.Resource, q, n)
+			e.RetryAfter = time.Second
+			return e
+		}
+		sc.queueWait = wait
+	}
+	// The resource takes the place of the model: the scheduler counts waiting calls,
+	// and gates, per resource.
+	sc.call = &sched.Call{ID: sc.ID, Agent: c.Agent, Program: c.Program, Module: s.m, Model: c.Resource, Priority: c.Priority}
 	return nil
+}
+
+func (s *serviceModule) request(sc *Syscall, resource string) Request {
+	return Request{ID: sc.ID, Agent: sc.Agent, Program: sc.Program, Op: sc.Op, Resource: resource, Args: sc.args}
 }
 
 func (s *serviceModule) start(sc *Syscall, a sched.Assignment) {
 	k := s.k
 	k.runs.Add(1)
+	resource := sc.call.Model
+	sc.stopQueueTimer()
+	k.toolStarted(sc, resource)
 	go func() {
 		defer k.runs.Done()
-		res, err := s.svc.Run(sc.ctx, Request{ID: sc.ID, Agent: sc.Agent, Program: sc.Program, Op: sc.Op, Args: sc.args})
+		res, err := s.svc.Run(sc.ctx, s.request(sc, resource))
+		if g, ok := s.svc.(Gated); ok {
+			g.Release(resource)
+		}
 		k.mu.Lock()
+		k.toolEnded(sc, resource)
 		k.sched.Complete(sc.call, k.now())
 		k.mu.Unlock()
 		if err != nil {

@@ -19,6 +19,9 @@ type toolRetention struct {
 type toolWait struct {
 	tool string
 	at   time.Time
+	// measured: the kernel ran the tool and timed it exactly, so the gap before the
+	// session's next call (which adds the agent's own time) is not learned from.
+	measured bool
 }
 
 // maxPending bounds the memory of sessions that never came back.
@@ -34,7 +37,9 @@ func newToolRetention() *toolRetention {
 func (r *toolRetention) arrive(session string, tools []api.Tool, tokens, capacity int, now time.Time) time.Duration {
 	w, back := r.pending[session]
 	if back {
-		r.est.Observe(w.tool, now.Sub(w.at))
+		if !w.measured {
+			r.est.Observe(w.tool, now.Sub(w.at))
+		}
 		delete(r.pending, session)
 	}
 	if len(tools) == 0 {
@@ -52,4 +57,20 @@ func (r *toolRetention) ended(session string, calls []api.ToolCall, now time.Tim
 		clear(r.pending)
 	}
 	r.pending[session] = toolWait{tool: calls[0].Function.Name, at: now}
+}
+
+// toolStarted notes that the kernel started tool for session and returns how long it
+// is expected to take.
+func (r *toolRetention) toolStarted(session, tool string, now time.Time) time.Duration {
+	if len(r.pending) >= maxPending {
+		clear(r.pending)
+	}
+	r.pending[session] = toolWait{tool: tool, at: now, measured: true}
+	return r.est.Expect(tool)
+}
+
+// toolEnded learns how long a tool the kernel ran took: the exact time, where the gap
+// between a session's calls can only guess it.
+func (r *toolRetention) toolEnded(tool string, d time.Duration) {
+	r.est.Observe(tool, d)
 }

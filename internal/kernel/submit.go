@@ -25,8 +25,11 @@ type Call struct {
 	LLM  *llm.Request
 	Emit func(llm.Delta)
 
-	// Service modules: the module's own arguments, passed to its Service unchanged.
-	Args any
+	// Service modules: the module's own arguments, passed to its Service unchanged, and
+	// the resource the call needs besides a module slot (the tool it calls), for
+	// services that are Gated.
+	Args     any
+	Resource string
 }
 
 // Submit turns c into a syscall and queues it in its module. The returned syscall ends
@@ -113,6 +116,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 	}
 	k.inflight[sc.ID] = sc
 	k.calls.Add(1)
+	k.armQueueTimer(sc)
 	// The caller leaving, the deadline or shutdown end a queued call here; a running one
 	// ends through the context its module runs it under, which derives from sctx. Both
 	// hooks are set before the lock is released, so no dispatch or completion can

@@ -45,6 +45,10 @@ type Syscall struct {
 
 	call *sched.Call
 	args any // a service module's arguments
+	// queueWait bounds the time a call of a gated service waits for its resource;
+	// queueTimer enforces it. Guarded by the kernel's mutex.
+	queueWait  time.Duration
+	queueTimer *time.Timer
 	// LLM calls only: the request, its stream and the state kept across its slices.
 	*llmState
 

@@ -19,12 +19,18 @@ func NewRetention() *Retention {
 	return &Retention{ema: map[string]time.Duration{}, max: 10 * time.Second, first: time.Second}
 }
 
+// Expect is how long tool is expected to take: its smoothed past durations, or the
+// first guess for a tool never seen.
+func (r *Retention) Expect(tool string) time.Duration {
+	if d, ok := r.ema[tool]; ok {
+		return d
+	}
+	return r.first
+}
+
 // TTL is how long to pin a context of tokens tokens before tool runs, or 0 for no pin.
 func (r *Retention) TTL(tool string, tokens, capacity int) time.Duration {
-	d, ok := r.ema[tool]
-	if !ok {
-		d = r.first
-	}
+	d := r.Expect(tool)
 	// Pin for a margin over the expected wait, but not for tools expected to outlast
 	// the cap, nor contexts so large that pinning them crowds out the running batch.
 	if d > r.max || tokens > capacity/8 {

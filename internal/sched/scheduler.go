@@ -70,8 +70,19 @@ type Scheduler struct {
 	cores   []*core // ordered by ID
 	byID    map[CoreID]*core
 	waiting [NumModules]map[string]int // queued calls per model, to know who waits for a core
+	gates   [NumModules]func(*Call) bool
 	seq     uint64
 }
+
+// SetGate makes module m's calls need gate's consent as well as a free slot: a call
+// whose resource (its Model, e.g. a tool with its own limit on parallel calls) is busy
+// is passed over and later calls for free resources start instead, so one busy tool
+// never holds up the others. gate is asked last, once a slot is found, and a true
+// answer commits: the call starts.
+func (s *Scheduler) SetGate(m Module, gate func(*Call) bool) { s.gates[m] = gate }
+
+// Waiting is the number of module m's calls queued for model (or resource) name.
+func (s *Scheduler) Waiting(m Module, name string) int { return s.waiting[m][name] }
 
 // New builds a scheduler whose module m orders its queue with policy(m).
 func New(policy func(Module) Policy) *Scheduler {
@@ -208,6 +219,9 @@ func (s *Scheduler) Dispatch(now time.Duration) []Assignment {
 				}
 				h := heads[c.Model]
 				target = s.route(c)
+				if target != nil && s.gates[m] != nil && !s.gates[m](c) {
+					return Skip // its resource is busy; calls for others go on
+				}
 				if target == nil {
 					if h == nil {
 						heads[c.Model] = c

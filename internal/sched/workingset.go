@@ -66,6 +66,8 @@ type wsProgram struct {
 	since    time.Duration // when it began waiting
 	waited   time.Duration // admission waits before the current one
 	arrived  uint64        // order of first arrival, to break ties deterministically
+	tools    int           // tool calls the kernel is running for it now
+	back     time.Duration // when its running tools are expected to end
 }
 
 // ratio is p's admission wait over its service (at least MinService).
@@ -134,6 +136,33 @@ func (s *Scheduler) EndProgram(program string) {
 	}
 	if p := s.ws.progs[program]; p != nil {
 		s.ws.forget(p)
+	}
+}
+
+// ToolStarted tells the scheduler that the kernel started a tool call of program,
+// expected to take expect: the program is not idle while it runs (so it is not
+// forgotten), and admission knows when its context will be needed again.
+func (s *Scheduler) ToolStarted(program string, expect, now time.Duration) {
+	if s.ws == nil {
+		return
+	}
+	if p := s.ws.progs[program]; p != nil {
+		p.tools++
+		p.back = max(p.back, now+expect)
+	}
+}
+
+// ToolEnded tells the scheduler that a tool call of program ended.
+func (s *Scheduler) ToolEnded(program string, now time.Duration) {
+	if s.ws == nil {
+		return
+	}
+	if p := s.ws.progs[program]; p != nil && p.tools > 0 {
+		p.tools--
+		p.lastSeen = now
+		if p.tools == 0 {
+			p.back = 0
+		}
 	}
 }
 
@@ -281,9 +310,11 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 }
 
 // makeRoom suspends active programs that are between calls (waiting on a tool) until
-// the starving p fits: smallest context first, since each will recompute what the
-// engine evicts of it meanwhile, newest first among equals. Their next calls wait to
-// be admitted again.
+// the starving p fits. Programs whose tool the kernel runs, and so knows when it should
+// end, go first, the one expected back last first (its context is reused furthest in
+// the future, Bélády's rule); then the rest, smallest context first, since each will
+// recompute what the engine evicts of it meanwhile, newest first among equals. Their
+// next calls wait to be admitted again.
 func (w *workingSet) makeRoom(p *wsProgram, limit int) {
 	var idle []*wsProgram
 	for _, q := range w.progs {
@@ -292,7 +323,14 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int) {
 		}
 	}
 	sort.Slice(idle, func(i, j int) bool {
-		return idle[i].tokens < idle[j].tokens || idle[i].tokens == idle[j].tokens && idle[i].order > idle[j].order
+		a, b := idle[i], idle[j]
+		if (a.tools > 0) != (b.tools > 0) {
+			return a.tools > 0
+		}
+		if a.tools > 0 && a.back != b.back {
+			return a.back > b.back
+		}
+		return a.tokens < b.tokens || a.tokens == b.tokens && a.order > b.order
 	})
 	for _, q := range idle {
 		if w.used+p.tokens <= limit {
@@ -328,7 +366,7 @@ func (w *workingSet) reserve(now time.Duration) {
 // contexts exceed the suspension mark.
 func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 	for _, p := range w.progs {
-		if p.calls <= 0 && now-p.lastSeen >= w.cfg.Idle {
+		if p.calls <= 0 && p.tools <= 0 && now-p.lastSeen >= w.cfg.Idle {
 			w.forget(p)
 		}
 	}
