@@ -30,6 +30,65 @@ type Config struct {
 	Memory    Memory            `koanf:"memory"`
 	// Embeddings choose how storage and memory turn text into vectors for retrieval.
 	Embeddings Embeddings `koanf:"embeddings"`
+	Tools      Tools      `koanf:"tools"`
+}
+
+// Tools configures the tool module (docs/tools.md).
+type Tools struct {
+	// Disabled turns the module off: tool syscalls then answer status_code 501.
+	Disabled bool `koanf:"disabled"`
+	// Builtin lists the built-in tools offered: calculator, current_time, http_fetch,
+	// storage, memory (the kernel's own modules as tools). Empty: all of them.
+	Builtin []string `koanf:"builtin"`
+	// FetchAllow are the hosts http_fetch may reach ("example.com", "*.example.com",
+	// "127.0.0.1:8080"). Empty: http_fetch is not offered.
+	FetchAllow []string `koanf:"fetch_allow"`
+	// Limits apply to every tool; PerTool overrides them by tool name or "server__*".
+	Limits  ToolLimits            `koanf:"limits"`
+	PerTool map[string]ToolLimits `koanf:"per_tool"`
+	MCP     []MCPServer           `koanf:"mcp"`
+	HTTP    []HTTPTool            `koanf:"http"`
+	// MaxTurns bounds the kernel's tool loop on /v1 (model → tools → model ...): 8.
+	MaxTurns int `koanf:"max_turns"`
+}
+
+// ToolLimits bound one tool's calls; zero fields take the defaults of docs/tools.md.
+type ToolLimits struct {
+	Concurrency      int           `koanf:"concurrency"`
+	Queue            int           `koanf:"queue"`
+	QueueTimeout     time.Duration `koanf:"queue_timeout"`
+	Timeout          time.Duration `koanf:"timeout"`
+	MaxOutput        int           `koanf:"max_output"`
+	BreakerThreshold int           `koanf:"breaker_threshold"`
+	BreakerCooldown  time.Duration `koanf:"breaker_cooldown"`
+}
+
+// MCPServer is an MCP server whose tools the kernel offers as name__tool: a subprocess
+// over stdio (command) or a streamable HTTP endpoint (url).
+type MCPServer struct {
+	Name    string            `koanf:"name"`
+	Command string            `koanf:"command"`
+	Args    []string          `koanf:"args"`
+	Env     map[string]string `koanf:"env"`
+	Dir     string            `koanf:"dir"`
+	URL     string            `koanf:"url"`
+	Headers map[string]string `koanf:"headers"`
+	// StartTimeout bounds the first connection (30s); a server that cannot start stops
+	// the kernel from starting.
+	StartTimeout time.Duration `koanf:"start_timeout"`
+}
+
+// HTTPTool is a tool that is one HTTP request: {param} placeholders in the URL are
+// filled from the arguments, the rest go in the query (GET, DELETE) or a JSON body.
+type HTTPTool struct {
+	Name        string            `koanf:"name"`
+	Description string            `koanf:"description"`
+	Method      string            `koanf:"method"`
+	URL         string            `koanf:"url"`
+	Headers     map[string]string `koanf:"headers"` // "${VAR}" is read from the environment
+	Parameters  map[string]any    `koanf:"parameters"`
+	Annotations map[string]any    `koanf:"annotations"`
+	Timeout     time.Duration     `koanf:"timeout"`
 }
 
 // Storage configures the storage module (docs/storage.md).
@@ -271,7 +330,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -359,6 +418,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 	if w, h := c.Memory.Context.Warning, c.Memory.Context.Hard; w < 0 || h < 0 || w > 1 || h > 1 || (w > 0 && h > 0 && w >= h) {
 		errs = append(errs, fmt.Errorf("memory.context: warning (%v) and hard (%v) are shares of the budget, with warning below hard", w, h))
 	}
+	errs = append(errs, c.Tools.check()...)
 	if c.Embeddings.Core != "" {
 		found := false
 		for _, m := range c.LLMs.Models {
@@ -386,6 +446,34 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// check refuses a tools section that cannot work; the tool manager checks the rest
+// (names, schemas, URLs) when it builds the tools.
+func (t *Tools) check() []error {
+	var errs []error
+	known := map[string]bool{"calculator": true, "current_time": true, "http_fetch": true, "storage": true, "memory": true}
+	for _, b := range t.Builtin {
+		if !known[b] {
+			errs = append(errs, fmt.Errorf("tools.builtin: unknown tool %q; the built-in tools are calculator, current_time, http_fetch, storage and memory", b))
+		}
+	}
+	if t.MaxTurns < 0 {
+		errs = append(errs, fmt.Errorf("tools.max_turns must not be negative"))
+	}
+	names := map[string]bool{}
+	for i, s := range t.MCP {
+		switch {
+		case s.Name == "":
+			errs = append(errs, fmt.Errorf("tools.mcp[%d]: name is required", i))
+		case names[s.Name]:
+			errs = append(errs, fmt.Errorf("tools.mcp[%d]: server %q is configured twice", i, s.Name))
+		case (s.Command == "") == (s.URL == ""):
+			errs = append(errs, fmt.Errorf("tools.mcp[%d] (%s): give exactly one of command (stdio) or url (streamable HTTP)", i, s.Name))
+		}
+		names[s.Name] = true
+	}
+	return errs
 }
 
 // normaliseStore checks a store section's backend (sqlite, the default, or postgres

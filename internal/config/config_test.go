@@ -172,3 +172,45 @@ func TestStoreSections(t *testing.T) {
 		}
 	}
 }
+
+// The tools section: MCP servers and HTTP tools load from YAML with their nested
+// schemas; a server with both or neither transport, a duplicate server, an unknown
+// built-in and a negative turn bound stop the start.
+func TestToolsSection(t *testing.T) {
+	cfg, err := Load(writeFile(t, `tools:
+  fetch_allow: ["*.example.com"]
+  per_tool:
+    "everything__*": {concurrency: 2, timeout: 5s}
+  mcp:
+    - name: everything
+      command: npx
+      args: ["-y", "@modelcontextprotocol/server-everything"]
+  http:
+    - name: weather
+      url: https://api.example.com/{city}
+      parameters:
+        type: object
+        properties: {city: {type: string}}
+        required: [city]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := cfg.Tools
+	if len(tl.MCP) != 1 || tl.MCP[0].Args[1] != "@modelcontextprotocol/server-everything" || tl.PerTool["everything__*"].Concurrency != 2 ||
+		tl.PerTool["everything__*"].Timeout != 5*time.Second || tl.HTTP[0].Parameters["required"].([]any)[0] != "city" {
+		t.Fatalf("tools: %+v", tl)
+	}
+	for _, bad := range []string{
+		"tools:\n  mcp:\n    - name: a\n",
+		"tools:\n  mcp:\n    - {name: a, command: x, url: http://h}\n",
+		"tools:\n  mcp:\n    - {command: x}\n",
+		"tools:\n  mcp:\n    - {name: a, command: x}\n    - {name: a, command: y}\n",
+		"tools:\n  builtin: [shell]\n",
+		"tools:\n  max_turns: -1\n",
+	} {
+		if _, err := Load(writeFile(t, bad), nil); err == nil {
+			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}
