@@ -84,6 +84,9 @@ type LLMResponse struct {
 	Usage *Usage `json:"usage,omitempty"`
 	// Memory says what the memory module did around the call, when it was asked to.
 	Memory *MemoryUse `json:"memory,omitempty"`
+	// ToolResults are the outcomes of the tool calls the kernel ran (action_type
+	// call_tool), in the order of ToolCalls.
+	ToolResults []ToolResult `json:"tool_results,omitempty"`
 }
 
 // ModuleResponse is the response of storage and tool queries.

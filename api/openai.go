@@ -6,6 +6,11 @@ import "encoding/json"
 const (
 	HeaderAgent   = "X-AIOS-Agent"
 	HeaderSession = "X-AIOS-Session"
+	// HeaderTools offers kernel tools to the model, run by the kernel's tool loop: a
+	// comma-separated list of names or patterns ("calculator,everything__*", "*").
+	HeaderTools = "X-AIOS-Tools"
+	// HeaderToolsRan lists, in a response, the kernel tools the loop ran.
+	HeaderToolsRan = "X-AIOS-Tools-Ran"
 	// HeaderMemory "on" asks for the agent's memories in the prompt and the exchange
 	// stored; HeaderContext "managed" has the kernel keep the session's conversation.
 	HeaderMemory  = "X-AIOS-Memory"
@@ -34,6 +39,8 @@ type ChatCompletionRequest struct {
 	Priority *int `json:"priority,omitempty"`
 	// IgnoreEOS is vLLM's sampling extension, passed down to engines that take it.
 	IgnoreEOS bool `json:"ignore_eos,omitempty"`
+	// KernelTools asks for kernel tools run by the kernel's tool loop (as HeaderTools).
+	KernelTools []string `json:"kernel_tools,omitempty"`
 }
 
 type StreamOptions struct {

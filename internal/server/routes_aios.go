@@ -52,7 +52,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	case api.QueryMemory:
 		s.queryMemory(w, r, &q)
 	case api.QueryTool:
-		s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Tool, Op: "call"}, moduleAnswer(api.QueryTool))
+		s.queryTool(w, r, &q)
 	case "":
 		writeError(w, api.Errorf(api.CallerBadRequest, "query_type is required: one of llm, tool, storage, memory"))
 	default:
@@ -184,7 +184,7 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 		return
 	}
 	reqCtx := r.Context()
-	s.syscall(w, r, call.Call(), func(res any, err error) any {
+	render := func(res any, err error) any {
 		out := api.LLMResponse{ResponseClass: api.QueryLLM}
 		if err != nil {
 			msg := errorMessage(err)
@@ -206,7 +206,33 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 			out.ResponseMessage = &text
 		}
 		return out
-	})
+	}
+	if action != api.ActionCallTool {
+		s.syscall(w, r, call.Call(), render)
+		return
+	}
+	// call_tool: the kernel runs the calls the model made, as tool syscalls of the same
+	// program, and answers with their results beside the calls.
+	res, sc, err := s.k.Do(r.Context(), call.Call())
+	if sc == nil {
+		writeError(w, err)
+		return
+	}
+	out := render(res, err).(api.LLMResponse)
+	if err != nil || len(out.ToolCalls) == 0 {
+		writeJSON(w, http.StatusOK, withTimings(out, sc))
+		return
+	}
+	reqs := make([]api.ToolCallRequest, len(out.ToolCalls))
+	for i, c := range out.ToolCalls {
+		params, _ := json.Marshal(c.Parameters)
+		reqs[i] = api.ToolCallRequest{Name: c.Name, Parameters: params, ID: c.ID}
+	}
+	runs := s.runTools(r.Context(), call.Agent, call.Program, reqs)
+	out.ToolResults, _ = results(runs)
+	msg := message(runs)
+	out.ResponseMessage = &msg
+	writeJSON(w, http.StatusOK, multiTimings(out, sc, runs))
 }
 
 // pickModel chooses the first requested model the kernel serves, or the default.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -90,6 +91,11 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if req.Priority != nil {
 		call.Priority = *req.Priority
 	}
+	offer, err := s.offerTools(r, req.KernelTools, &call.Request)
+	if err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
 	mem, err := s.memoryFor(r.Context(), r, call.Agent, call.Program, &call.Request, false, false)
 	if err != nil {
 		writeOpenAIError(w, err)
@@ -99,14 +105,15 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-AIOS-Memory-Injected", strings.Join(mem.use.Injected, ","))
 	}
 	if req.Stream {
-		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, mem)
+		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, mem, offer)
 		return
 	}
-	res, sc, err := s.k.CallLLM(r.Context(), call)
+	res, sc, err := s.loopTools(r.Context(), call, offer, s.k.CallLLM)
 	if err != nil {
 		writeOpenAIError(w, err)
 		return
 	}
+	offer.headers(w)
 	mem.after(r.Context(), res)
 	if mem != nil && mem.use.Stored != "" {
 		w.Header().Set("X-AIOS-Memory-Stored", mem.use.Stored)
@@ -132,7 +139,11 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 // streamChat answers with server-sent events as the syscall streams. Headers are sent
 // with the first delta, so a call that fails before producing anything still gets a
 // proper HTTP error status.
-func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool, mem *memoryRun) {
+//
+// With kernel tools offered, every turn's text streams as it comes, but tool calls are
+// held back: the kernel runs its own, and only a final turn's calls of the client's
+// tools are sent, whole, at the end.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.LLMCall, includeUsage bool, mem *memoryRun, offer *toolOffer) {
 	sse := newSSEWriter(w)
 	defer sse.Close()
 	model := call.Request.Model
@@ -147,7 +158,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 			text := d.Text
 			sse.Event(chunk(id, created, model, api.Delta{Content: &text}, nil))
 		}
-		if len(d.ToolCalls) > 0 {
+		if len(d.ToolCalls) > 0 && offer == nil {
 			tcs := make([]api.ToolCall, len(d.ToolCalls))
 			for i, tc := range d.ToolCalls {
 				if tc.Index == nil {
@@ -160,14 +171,23 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 	}
 	// id and created are written before the syscall exists and read by Emit only after
 	// it was dispatched, which the kernel's lock orders.
-	sc, err := s.k.SubmitLLMWith(r.Context(), call, func(sc *kernel.Syscall) {
-		id, created = completionID(sc), sc.Arrival().Unix()
-	})
-	if err != nil {
-		writeOpenAIError(w, err)
-		return
+	// Later turns of a tool loop keep the first turn's id.
+	do := func(ctx context.Context, call kernel.LLMCall) (*llm.Result, *kernel.Syscall, error) {
+		sc, err := s.k.SubmitLLMWith(ctx, call, func(sc *kernel.Syscall) {
+			if id == "" {
+				id, created = completionID(sc), sc.Arrival().Unix()
+			}
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := sc.Wait(ctx)
+		if err != nil {
+			return nil, sc, err
+		}
+		return out.(*llm.Result), sc, nil
 	}
-	out, err := sc.Wait(r.Context())
+	res, _, err := s.loopTools(r.Context(), call, offer, do)
 	if err != nil {
 		if !sse.Started() {
 			writeOpenAIError(w, err)
@@ -178,9 +198,19 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		sse.Event(openAIErrorBody(api.KindOf(err), errorMessage(err)))
 		return
 	}
-	res := out.(*llm.Result)
 	mem.after(r.Context(), res)
 	sse.Begin(first)
+	if offer != nil && len(res.ToolCalls) > 0 {
+		tcs := make([]api.ToolCall, len(res.ToolCalls))
+		for i, tc := range res.ToolCalls {
+			tc.Index = new(i)
+			if tc.Type == "" {
+				tc.Type = "function"
+			}
+			tcs[i] = tc
+		}
+		sse.Event(chunk(id, created, model, api.Delta{ToolCalls: tcs}, nil))
+	}
 	fr := finishReason(res)
 	sse.Event(chunk(id, created, model, api.Delta{}, &fr))
 	if includeUsage {

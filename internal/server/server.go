@@ -25,6 +25,12 @@ type Options struct {
 	Memory MemoryOptions
 	// MemoryStats serves GET /admin/memory.
 	MemoryStats MemoryStats
+	// Tools is the tool registry: GET /v1/tools, and the kernel's tool loop on /v1
+	// (ToolTurns model calls at most; DefaultToolTurns when 0).
+	Tools     Tools
+	ToolTurns int
+	// MCP serves the kernel as an MCP server at /mcp, when set.
+	MCP http.Handler
 }
 
 // Server serves the kernel over HTTP.
@@ -51,6 +57,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesAdmin()
 	s.routesStorage()
 	s.routesMemory()
+	s.routesTools()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
