@@ -1,0 +1,127 @@
+package mcp
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/aios-go/aios/internal/testleak"
+	"github.com/aios-go/aios/internal/tool"
+)
+
+func TestMain(m *testing.M) {
+	// Restarts and shutdowns in tests need not wait as long as a real kernel does.
+	stopGrace = 500 * time.Millisecond
+	goleak.VerifyTestMain(m, testleak.Ignore()...)
+}
+
+// npmServer is the path of a reference server's binary in test/e2e/mcp-npm, skipping
+// the test (or failing it under AIOS_E2E_REQUIRED=1) when node or the package is missing.
+func npmServer(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "test", "e2e", "mcp-npm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		skipOrFail(t, "node is not on PATH: the MCP reference servers need Node.js 20 or later")
+	}
+	path := filepath.Join(dir, "node_modules", ".bin", bin)
+	if _, err := os.Stat(path); err != nil {
+		skipOrFail(t, "%s is not installed: run `make test`, or `npm ci` in %s", bin, dir)
+	}
+	return path
+}
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("AIOS_E2E_REQUIRED") == "1" {
+		t.Fatalf("%s (AIOS_E2E_REQUIRED=1, so this is a failure, not a skip)", msg)
+	}
+	t.Skip(msg)
+}
+
+// registrar records what a server registers, as the tool manager would see it.
+type registrar struct {
+	mu     sync.Mutex
+	tools  map[string]tool.Tool
+	sets   int
+	down   error // nil: up
+	downs  []error
+	source string
+}
+
+func newRegistrar() *registrar { return &registrar{tools: map[string]tool.Tool{}} }
+
+func (r *registrar) SetSource(source string, tools []tool.Tool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.source = source
+	r.tools = map[string]tool.Tool{}
+	for _, t := range tools {
+		r.tools[t.Spec().Name] = t
+	}
+	r.sets++
+	return nil
+}
+
+func (r *registrar) SetSourceDown(source string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = err
+	r.downs = append(r.downs, err)
+}
+
+func (r *registrar) tool(t *testing.T, name string) tool.Tool {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tl, ok := r.tools[name]
+	if !ok {
+		names := make([]string, 0, len(r.tools))
+		for n := range r.tools {
+			names = append(names, n)
+		}
+		t.Fatalf("tool %s not registered; have %v", name, names)
+	}
+	return tl
+}
+
+func (r *registrar) state() (sets int, down error, downs []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sets, r.down, append([]error(nil), r.downs...)
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline generous enough
+// for node to start on a loaded machine.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testLog shows the server's crash and restart logs with the test's output.
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func processAlive(pid int) bool {
+	// Signal 0 only checks that the process exists; the server's are reaped by Wait, so
+	// no zombie lingers to count as alive.
+	return syscall.Kill(pid, 0) == nil
+}
