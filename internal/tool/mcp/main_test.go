@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -121,7 +123,35 @@ func testLog(t *testing.T) *slog.Logger {
 }
 
 func processAlive(pid int) bool {
-	// Signal 0 only checks that the process exists; the server's are reaped by Wait, so
-	// no zombie lingers to count as alive.
-	return syscall.Kill(pid, 0) == nil
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	// A killed grandchild is reparented to PID 1, which in a container may never reap
+	// it: a zombie is dead for this purpose.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
+}
+
+func toolInput(args string) tool.Input {
+	return tool.Input{Agent: "test", Args: json.RawMessage(args)}
+}
+
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	waitFor(t, "the pid file", func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		_, err = fmt.Sscan(string(b), &pid)
+		return err == nil
+	})
+	return pid
 }

@@ -72,6 +72,9 @@ type Server struct {
 	restarts int
 	lastErr  error
 	tools    int
+	// restartGate, when set, holds restarts until it is closed: tests observe the
+	// outage before the server comes back.
+	restartGate <-chan struct{}
 }
 
 // conn is one session with the server and what it runs on.

@@ -89,6 +89,16 @@ func (s *Server) down(c *conn, err error) {
 // restart reconnects with exponential backoff and jitter until it succeeds (returning
 // the new connection) or the server is closed (nil).
 func (s *Server) restart() *conn {
+	s.mu.Lock()
+	gate := s.restartGate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
 	backoff := s.cfg.RestartBackoff
 	for attempt := 1; ; attempt++ {
 		t := time.NewTimer(jitter(backoff))
