@@ -35,8 +35,12 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// A tools/list request holds at most a cursor; anything bigger is another request, and
+// is not read twice.
+const maxListRequest = 4 << 10
+
 func isToolsList(req *http.Request) bool {
-	if req.Method != http.MethodPost || req.GetBody == nil {
+	if req.Method != http.MethodPost || req.GetBody == nil || req.ContentLength > maxListRequest {
 		return false
 	}
 	body, err := req.GetBody()
@@ -44,8 +48,8 @@ func isToolsList(req *http.Request) bool {
 		return false
 	}
 	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, 64<<10))
-	return err == nil && bytes.Contains(b, []byte(`"tools/list"`))
+	b, err := io.ReadAll(io.LimitReader(body, maxListRequest))
+	return err == nil && bytes.Contains(b, []byte(`"method":"tools/list"`))
 }
 
 // sniffBody hands each complete JSON-RPC message to the tap inside Read, before the SDK

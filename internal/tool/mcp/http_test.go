@@ -187,7 +187,7 @@ func TestStreamableHTTP(t *testing.T) {
 	// Back on the same address: the supervisor reconnects and the old tool works.
 	ts2 := g.serve(t, addr)
 	defer stop(ts2)
-	waitFor(t, "the reconnect", func() bool { return s.Status().Connected })
+	waitFor(t, "the reconnect", func() bool { _, down, _ := reg.state(); return s.Status().Connected && down == nil })
 	if st := s.Status(); st.Restarts != 1 || st.Tools != 4 {
 		t.Fatalf("status after reconnect: %+v", st)
 	}

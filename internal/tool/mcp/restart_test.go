@@ -3,6 +3,9 @@ package mcp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,7 +49,9 @@ func TestCrashAndRestart(t *testing.T) {
 	}
 	close(gate)
 
-	waitFor(t, "the restart", func() bool { return s.Status().Connected })
+	// The session is in service before the registrar hears it is back, so that nobody
+	// the registrar lets through finds it missing.
+	waitFor(t, "the restart", func() bool { _, down, _ := reg.state(); return s.Status().Connected && down == nil })
 	st := s.Status()
 	if st.Restarts != 1 || st.PID == pid || st.PID == 0 || st.Tools == 0 {
 		t.Fatalf("status after restart: %+v (old pid %d)", st, pid)
@@ -139,4 +144,56 @@ func TestStartTimeoutKillsGroup(t *testing.T) {
 	}
 	child := readPID(t, pidFile)
 	waitFor(t, "the child of the server to die", func() bool { return !processAlive(child) })
+}
+
+// Restarts that fail keep being retried, each failure reported with the server's own
+// words, until the server can start again.
+func TestRestartRetriesUntilServerWorks(t *testing.T) {
+	bin := npmServer(t, "mcp-server-everything")
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken")
+	script := fmt.Sprintf(`if [ -e %q ]; then echo "boom: config missing" >&2; exit 1; fi; exec %q stdio`, broken, bin)
+	reg := newRegistrar()
+	s, err := Start(context.Background(), ServerConfig{
+		Name:           "flaky",
+		Command:        "/bin/sh",
+		Args:           []string{"-c", script},
+		RestartBackoff: 10 * time.Millisecond,
+		MaxBackoff:     40 * time.Millisecond,
+	}, reg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := os.WriteFile(broken, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(s.Status().PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three failed restarts", func() bool {
+		_, _, downs := reg.state()
+		n := 0
+		for _, d := range downs {
+			if d != nil && strings.Contains(d.Error(), "boom: config missing") && strings.Contains(d.Error(), "exit status 1") {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	if st := s.Status(); st.Connected || !strings.Contains(st.LastError, "boom") || st.Restarts != 0 {
+		t.Fatalf("status while restarts fail: %+v", st)
+	}
+
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restart", func() bool { _, down, _ := reg.state(); return s.Status().Connected && down == nil })
+	if st := s.Status(); st.Restarts != 1 {
+		t.Fatalf("status after recovery: %+v", st)
+	}
+	if res := call(t, reg.tool(t, "flaky__echo"), `{"message":"back"}`); res.Content != "Echo: back" {
+		t.Fatalf("echo: %+v", res)
+	}
 }

@@ -11,7 +11,9 @@ import (
 // It alone calls the registrar after Start, so registrations arrive in order.
 func (s *Server) supervise(c *conn) {
 	defer close(s.done)
+	backoff := s.cfg.RestartBackoff
 	for {
+		since := time.Now()
 		err := s.watch(c)
 		if err == nil { // closing
 			s.setConn(nil)
@@ -19,7 +21,12 @@ func (s *Server) supervise(c *conn) {
 			return
 		}
 		s.down(c, err)
-		if c = s.restart(); c == nil {
+		// A server that dies soon after each start keeps its backoff growing, so a crash
+		// loop settles at MaxBackoff instead of restarting it twice a second forever.
+		if time.Since(since) > s.cfg.MaxBackoff {
+			backoff = s.cfg.RestartBackoff
+		}
+		if c, backoff = s.restart(backoff); c == nil {
 			return
 		}
 	}
@@ -86,9 +93,9 @@ func (s *Server) down(c *conn, err error) {
 	c.close()
 }
 
-// restart reconnects with exponential backoff and jitter until it succeeds (returning
-// the new connection) or the server is closed (nil).
-func (s *Server) restart() *conn {
+// restart reconnects with exponential backoff and jitter, first waiting about backoff,
+// until it succeeds or the server is closed (nil). It returns the wait for next time.
+func (s *Server) restart(backoff time.Duration) (*conn, time.Duration) {
 	s.mu.Lock()
 	gate := s.restartGate
 	s.mu.Unlock()
@@ -96,31 +103,30 @@ func (s *Server) restart() *conn {
 		select {
 		case <-gate:
 		case <-s.ctx.Done():
-			return nil
+			return nil, backoff
 		}
 	}
-	backoff := s.cfg.RestartBackoff
 	for attempt := 1; ; attempt++ {
 		t := time.NewTimer(jitter(backoff))
 		select {
 		case <-s.ctx.Done():
 			t.Stop()
-			return nil
+			return nil, backoff
 		case <-t.C:
 		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
 		c, tools, err := s.connect(s.ctx)
 		if err == nil {
 			if err = s.reg.SetSource(s.source, tools); err == nil {
 				s.up(c, len(tools))
-				return c
+				return c, backoff
 			}
 			c.close()
 			err = fmt.Errorf("registering its tools: %w", err)
 		}
 		if s.ctx.Err() != nil {
-			return nil
+			return nil, backoff
 		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
 		s.mu.Lock()
 		s.lastErr = err
 		s.mu.Unlock()
@@ -129,6 +135,8 @@ func (s *Server) restart() *conn {
 	}
 }
 
+// up puts c in service before telling the registrar, so a call the registrar lets
+// through finds the session there.
 func (s *Server) up(c *conn, tools int) {
 	s.mu.Lock()
 	s.conn, s.tools = c, tools
