@@ -93,6 +93,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if sys.Memory != nil {
 		opts.MemoryStats = sys.Memory
 	}
+	if sys.Tools != nil {
+		opts.Tools, opts.ToolTurns = sys.Tools, cfg.Tools.MaxTurns
+	}
 	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/aios-go/aios/internal/memory"
 	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/storage"
+	"github.com/aios-go/aios/internal/tool"
+	"github.com/aios-go/aios/internal/tool/mcp"
 )
 
 // openAICompatible are AIOS backend names served through the OpenAI-compatible client.
@@ -32,9 +34,12 @@ var openAICompatible = map[string]bool{
 // beside syscalls.
 type System struct {
 	Kernel *kernel.Kernel
-	// Storage and Memory are nil when their module is disabled.
+	// Storage, Memory and Tools are nil when their module is disabled.
 	Storage *storage.Manager
 	Memory  *memory.Manager
+	Tools   *tool.Manager
+	// MCPServers reports the MCP servers the tool module connects to.
+	MCPServers []*mcp.Server
 }
 
 // Build constructs a kernel and its modules from configuration.
@@ -126,6 +131,9 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		if sys.Memory != nil {
 			_ = sys.Memory.Close()
 		}
+		if ts, ok := opts.Services[sched.Tool].(*toolService); ok {
+			_ = ts.Close()
+		}
 	}
 	opts.Services = make(map[sched.Module]kernel.Service)
 	if !cfg.Storage.Disabled {
@@ -145,6 +153,15 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		}
 		sys.Memory = m
 		opts.Services[sched.Memory] = memoryService{m: m, k: &sys.Kernel}
+	}
+	if !cfg.Tools.Disabled {
+		ts, err := openTools(cfg, &sys.Kernel, log)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		sys.Tools, sys.MCPServers = ts.m, ts.servers
+		opts.Services[sched.Tool] = ts
 	}
 	k, err := kernel.New(opts, cores)
 	if err != nil {

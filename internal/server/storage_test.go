@@ -40,6 +40,9 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 	if sys.Memory != nil {
 		opts.MemoryStats = sys.Memory
 	}
+	if sys.Tools != nil {
+		opts.Tools, opts.ToolTurns = sys.Tools, cfg.Tools.MaxTurns
+	}
 	s := New(sys.Kernel, opts)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {

@@ -19,7 +19,8 @@ import (
 // tools; when the model calls only kernel tools, the kernel runs them as tool syscalls
 // of the same program, appends the results and asks the model again, up to MaxTurns
 // model calls, the last of which may not call tools. A turn that calls a client tool
-// ends the loop: the response goes back to the client as usual.
+// ends the loop: the response goes back to the client as usual. A tool_choice that
+// forces a call applies to the first turn only.
 
 // DefaultToolTurns bounds the model calls of one request's tool loop.
 const DefaultToolTurns = 8
@@ -134,7 +135,17 @@ func (s *Server) loopTools(ctx context.Context, call kernel.LLMCall, offer *tool
 			offer.ran = append(offer.ran, r.name)
 		}
 		call.Request.Messages = msgs
+		// A choice that forces a tool call would force one every turn; once the kernel
+		// has run tools the model chooses freely, as OpenAI's agent runtimes do.
+		if forcesTool(call.Request.ToolChoice) {
+			call.Request.ToolChoice = json.RawMessage(`"auto"`)
+		}
 	}
+}
+
+func forcesTool(choice json.RawMessage) bool {
+	c := strings.TrimSpace(string(choice))
+	return c == `"required"` || strings.HasPrefix(c, "{")
 }
 
 func addUsage(a, b api.Usage) api.Usage {
