@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		opts.MemoryStats = sys.Memory
 	}
 	if sys.Tools != nil {
-		opts.Tools, opts.ToolTurns = sys.Tools, cfg.Tools.MaxTurns
+		opts.Tools, opts.ToolTurns, opts.ToolStatus = sys.Tools, cfg.Tools.MaxTurns, sys.ToolStatus
 	}
 	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)

@@ -148,3 +148,22 @@ func httpTool(h config.HTTPTool) (tool.Tool, error) {
 		Parameters: params, Annotations: ann, Timeout: h.Timeout,
 	}, &http.Client{})
 }
+
+// ToolStatus is the tool module's state for the admin API: each tool's counters and
+// limits, and each MCP server's connection.
+type ToolStatus struct {
+	Tools   []tool.Stats `json:"tools"`
+	Servers []mcp.Status `json:"mcp_servers"`
+}
+
+// ToolStatus reports the tool module, or nil when it is disabled.
+func (s *System) ToolStatus() any {
+	if s.Tools == nil {
+		return nil
+	}
+	st := ToolStatus{Tools: s.Tools.Stats(), Servers: []mcp.Status{}}
+	for _, srv := range s.MCPServers {
+		st.Servers = append(st.Servers, srv.Status())
+	}
+	return st
+}

@@ -3,7 +3,9 @@ package boot
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,5 +83,51 @@ func TestBuildRefusesBrokenTools(t *testing.T) {
 				t.Fatal("built")
 			}
 		})
+	}
+}
+
+// 100 parallel calls of a real MCP server's tool, limited to 3 at once: all succeed,
+// the server never sees more than 3, and a free built-in tool called meanwhile is not
+// held up behind them.
+func TestMCPToolConcurrencyLimitUnder100Calls(t *testing.T) {
+	bin := testnpm.Bin(t, "mcp-npm", "mcp-server-everything")
+	cfg := toolConfig(t, func(tc *config.Tools) {
+		tc.MCP = []config.MCPServer{{Name: "everything", Command: bin, Args: []string{"stdio"}}}
+		tc.PerTool = map[string]config.ToolLimits{"everything__*": {Concurrency: 3, Queue: 200}}
+	})
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, sys)
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			msg := fmt.Sprintf("call %d", i)
+			res, _, err := sys.Kernel.Do(t.Context(), kernel.Call{Agent: "a", Module: sched.Tool, Op: "call",
+				Resource: "everything__echo", Args: json.RawMessage(fmt.Sprintf(`{"message": %q}`, msg))})
+			if err == nil && !strings.Contains(res.(tool.Result).Content, msg) {
+				err = fmt.Errorf("echo of %q answered %q", msg, res.(tool.Result).Content)
+			}
+			errs <- err
+		})
+	}
+	res, _, err := sys.Kernel.Do(t.Context(), kernel.Call{Agent: "b", Module: sched.Tool, Op: "call",
+		Resource: "calculator", Args: json.RawMessage(`{"expression": "6*7"}`)})
+	if err != nil || res.(tool.Result).Content != "42" {
+		t.Fatalf("calculator beside the busy server: %+v %v", res, err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for _, s := range sys.Tools.Stats() {
+		if s.Name == "everything__echo" && (s.PeakInflight != 3 || s.Calls != 100 || s.Errors != 0) {
+			t.Fatalf("echo: peak %d calls %d errors %d; want the limit of 3 reached and held", s.PeakInflight, s.Calls, s.Errors)
+		}
 	}
 }

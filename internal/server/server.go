@@ -29,6 +29,8 @@ type Options struct {
 	// (ToolTurns model calls at most; DefaultToolTurns when 0).
 	Tools     Tools
 	ToolTurns int
+	// ToolStatus serves GET /admin/tools: tool counters and MCP server connections.
+	ToolStatus func() any
 	// MCP serves the kernel as an MCP server at /mcp, when set.
 	MCP http.Handler
 }

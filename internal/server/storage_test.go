@@ -41,7 +41,7 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 		opts.MemoryStats = sys.Memory
 	}
 	if sys.Tools != nil {
-		opts.Tools, opts.ToolTurns = sys.Tools, cfg.Tools.MaxTurns
+		opts.Tools, opts.ToolTurns, opts.ToolStatus = sys.Tools, cfg.Tools.MaxTurns, sys.ToolStatus
 	}
 	s := New(sys.Kernel, opts)
 	ts := httptest.NewServer(s.Handler())

@@ -224,6 +224,13 @@ func (s *Server) routesTools() {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
 	})
+	s.mux.HandleFunc("GET /admin/tools", func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.ToolStatus == nil {
+			writeError(w, api.Errorf(api.PolicyNotEnabled, "the tool module is not enabled in this kernel"))
+			return
+		}
+		writeJSON(w, http.StatusOK, s.opts.ToolStatus())
+	})
 	if s.opts.MCP != nil {
 		s.mux.Handle("/mcp", s.opts.MCP)
 	}

@@ -188,6 +188,10 @@ func TestChatToolLoop(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"calculator"`) || !strings.Contains(string(b), `"source":"builtin"`) {
 		t.Fatalf("/v1/tools: %d %s", code, b)
 	}
+	code, b = h.rest("GET", "/admin/tools", "", "")
+	if code != 200 || !strings.Contains(string(b), `"name":"current_time"`) || !strings.Contains(string(b), `"calls":1`) {
+		t.Fatalf("/admin/tools: %d %s", code, b)
+	}
 	for _, bad := range []string{`["nothing_*"]`} {
 		b := `{"model": "sim-test", "messages": [{"role": "user", "content": "x"}], "kernel_tools": ` + bad + `}`
 		if code, out := h.rest("POST", "/v1/chat/completions", b, "a"); code != 404 || !strings.Contains(string(out), "nothing_*") {

@@ -233,10 +233,14 @@ func (m *Manager) TryAcquire(name string) bool {
 	name = Canonical(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.tools[name]; ok && m.inflight[name] >= e.limits.Concurrency {
+	e, ok := m.tools[name]
+	if ok && m.inflight[name] >= e.limits.Concurrency {
 		return false
 	}
 	m.inflight[name]++
+	if ok {
+		e.stats.peak = max(e.stats.peak, m.inflight[name])
+	}
 	return true
 }
 
@@ -279,7 +283,7 @@ func (m *Manager) Stats() []Stats {
 	for name, e := range m.tools {
 		c := e.stats
 		out = append(out, Stats{
-			Name: name, Source: e.spec.Source, Inflight: m.inflight[name],
+			Name: name, Source: e.spec.Source, Inflight: m.inflight[name], PeakInflight: c.peak,
 			Calls: c.calls, Errors: c.errors, Rejected: c.rejected, Timeouts: c.timeouts,
 			BreakerState: e.br.state, MeanDuration: c.mean(), Limits: e.limits,
 		})

@@ -8,6 +8,8 @@ type Stats struct {
 	Name     string `json:"name"`
 	Source   string `json:"source"`
 	Inflight int    `json:"inflight"` // slots taken (TryAcquire without Release yet)
+	// PeakInflight is the most slots ever taken at once: the limit, held, shows here.
+	PeakInflight int `json:"peak_inflight"`
 	// Calls counts every Run of the tool, refused ones included.
 	Calls int64 `json:"calls"`
 	// Errors counts Runs that returned an error other than a refusal of the arguments:
@@ -30,6 +32,7 @@ type Stats struct {
 type counters struct {
 	calls, errors, rejected, timeouts int64
 	ran                               int64 // calls that reached the tool
+	peak                              int   // most slots taken at once
 	busy                              time.Duration
 }
 
