@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/aios-go/aios/internal/testnpm"
 )
 
 // binDir holds the aios binary, built once for the whole package: every test starts its
@@ -50,19 +52,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// required reports whether missing prerequisites must fail the run rather than skip it:
-// `make test` (and so CI) installs them and sets AIOS_E2E_REQUIRED=1, where a skip would
-// let a broken install pass unnoticed.
-func required() bool { return os.Getenv("AIOS_E2E_REQUIRED") == "1" }
-
 // skipOrFail skips the test, or fails it when the e2e tests are required.
 func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if required() {
-		t.Fatalf("%s (AIOS_E2E_REQUIRED=1, so this is a failure, not a skip)", msg)
-	}
-	t.Skip(msg)
+	testnpm.SkipOrFail(t, format, args...)
 }
 
 // repoRoot is the module root: go test runs in the package directory, test/e2e.

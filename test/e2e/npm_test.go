@@ -4,26 +4,19 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aios-go/aios/internal/testnpm"
 )
 
 // TestOpenAINpmSDK runs openai-npm/test.mjs, the official openai npm SDK driving the
 // kernel's /v1 (models, chat completions streaming and not, errors, tool calls), against
 // a kernel started from this tree. `make test` installs the SDK from the lockfile.
 func TestOpenAINpmSDK(t *testing.T) {
-	dir, err := filepath.Abs("openai-npm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
-		skipOrFail(t, "the openai npm SDK is not installed: run `make test`, or `npm ci` in %s", dir)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFail(t, "node is not on PATH: the npm SDK test needs Node.js 20 or later")
-	}
+	testnpm.Package(t, "openai-npm", "openai")
+	node := testnpm.Node(t)
+	dir := testnpm.Folder("openai-npm")
 
 	k := startKernel(t)
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aios-go/aios/internal/testleak"
+	"github.com/aios-go/aios/internal/testnpm"
 	"github.com/aios-go/aios/internal/tool"
 )
 
@@ -25,31 +24,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, testleak.Ignore()...)
 }
 
-// npmServer is the path of a reference server's binary in test/e2e/mcp-npm, skipping
-// the test (or failing it under AIOS_E2E_REQUIRED=1) when node or the package is missing.
+// npmServer is the path of a reference server's binary in test/e2e/mcp-npm.
 func npmServer(t *testing.T, bin string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "test", "e2e", "mcp-npm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		skipOrFail(t, "node is not on PATH: the MCP reference servers need Node.js 20 or later")
-	}
-	path := filepath.Join(dir, "node_modules", ".bin", bin)
-	if _, err := os.Stat(path); err != nil {
-		skipOrFail(t, "%s is not installed: run `make test`, or `npm ci` in %s", bin, dir)
-	}
-	return path
-}
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("AIOS_E2E_REQUIRED") == "1" {
-		t.Fatalf("%s (AIOS_E2E_REQUIRED=1, so this is a failure, not a skip)", msg)
-	}
-	t.Skip(msg)
+	return testnpm.Bin(t, "mcp-npm", bin)
 }
 
 // registrar records what a server registers, as the tool manager would see it.
