@@ -31,8 +31,6 @@ type Options struct {
 	ToolTurns int
 	// ToolStatus serves GET /admin/tools: tool counters and MCP server connections.
 	ToolStatus func() any
-	// MCP serves the kernel as an MCP server at /mcp, when set.
-	MCP http.Handler
 }
 
 // Server serves the kernel over HTTP.

@@ -231,7 +231,5 @@ func (s *Server) routesTools() {
 		}
 		writeJSON(w, http.StatusOK, s.opts.ToolStatus())
 	})
-	if s.opts.MCP != nil {
-		s.mux.Handle("/mcp", s.opts.MCP)
-	}
+	s.routesMCP()
 }
