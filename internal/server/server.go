@@ -58,6 +58,9 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesStorage()
 	s.routesMemory()
 	s.routesTools()
+	s.routesResponses()
+	s.routesAnthropic()
+	s.routesOpenAIMore()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
