@@ -179,10 +179,16 @@ func TestLiveSmoke(t *testing.T) {
 		if len(res.Programs) != 3 {
 			t.Fatalf("%s: %d programs", arm.Name, len(res.Programs))
 		}
+		var queued time.Duration
 		for _, p := range res.Programs {
 			if p.Failed || p.Finish <= p.Arrival {
 				t.Fatalf("%s: %+v", arm.Name, p)
 			}
+			queued += p.Queued
+		}
+		// The kernel reports each call's queued time (X-AIOS-Queue-Ms); an engine does not.
+		if (queued > 0) != arm.Kernel {
+			t.Fatalf("%s: queued %v", arm.Name, queued)
 		}
 		hits := 0
 		for _, c := range res.Calls {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -418,6 +419,12 @@ func (l *liveRun) stream(ctx context.Context, url, agent string, prog int, body 
 	}
 	if !complete {
 		return none, true, fmt.Errorf("stream ended early")
+	}
+	// The kernel sends the time the call queued in it as a trailer of the stream, read
+	// once the body is at its end; an engine sends none.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if q, err := strconv.ParseFloat(resp.Trailer.Get(server.HeaderQueueMs), 64); err == nil {
+		m.Queued += l.simDur(time.Duration(q * float64(time.Millisecond)))
 	}
 	reply := api.Message{Role: "assistant", Content: api.Content(text.String())}
 	if call != nil {

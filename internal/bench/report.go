@@ -49,8 +49,14 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(tw, head)
 	for _, a := range r.Arms {
-		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%.0f%%\t%.1f\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
-			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, 100*a.QueuedFrac, a.WaitServiceMax,
+		// Over real HTTP the queued time is what the kernel reports (X-AIOS-Queue-Ms); an
+		// engine called directly reports none, so a direct arm's is unknown, not 0.
+		queued, waitSvc := fmt.Sprintf("%.0f%%", 100*a.QueuedFrac), fmt.Sprintf("%.1f", a.WaitServiceMax)
+		if !r.Virtual && !strings.HasPrefix(a.Arm, "kernel:") {
+			queued, waitSvc = "-", "-"
+		}
+		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%s\t%s\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
+			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, queued, waitSvc,
 			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
 		if r.Virtual {
 			row += fmt.Sprintf("%.0f%%\t%.1f\t%.0f%%\t", 100*a.EngineBusy, a.BatchMean, 100*a.KVOccupancy)

@@ -66,6 +66,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 // a call the kernel refused before it became a syscall is the caller's fault (HTTP 4xx).
 func (s *Server) syscall(w http.ResponseWriter, r *http.Request, call kernel.Call, render func(res any, err error) any) {
 	res, sc, err := s.k.Do(r.Context(), call)
+	noteSyscall(r.Context(), sc)
 	if sc == nil {
 		if api.KindOf(err) == api.PolicyNotEnabled {
 			writeJSON(w, http.StatusOK, api.QueryResponse{Response: render(nil, err)}.Empty())
@@ -214,6 +215,7 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 	// call_tool: the kernel runs the calls the model made, as tool syscalls of the same
 	// program, and answers with their results beside the calls.
 	res, sc, err := s.k.Do(r.Context(), call.Call())
+	noteSyscall(r.Context(), sc)
 	if sc == nil {
 		writeError(w, err)
 		return

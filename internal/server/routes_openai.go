@@ -108,7 +108,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		s.streamChat(w, r, call, req.StreamOptions != nil && req.StreamOptions.IncludeUsage, mem, offer)
 		return
 	}
-	res, sc, err := s.loopTools(r.Context(), call, offer, s.k.CallLLM)
+	res, sc, err := s.loopTools(r.Context(), call, offer, notedTurn(s.k.CallLLM))
 	if err != nil {
 		writeOpenAIError(w, err)
 		return
@@ -187,7 +187,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call kernel.
 		}
 		return out.(*llm.Result), sc, nil
 	}
-	res, _, err := s.loopTools(r.Context(), call, offer, do)
+	res, _, err := s.loopTools(r.Context(), call, offer, notedTurn(do))
 	if err != nil {
 		if !sse.Started() {
 			writeOpenAIError(w, err)

@@ -39,6 +39,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	h    http.Handler // mux behind the request log
 	http *http.Server
 }
 
@@ -64,15 +65,16 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
+	s.h = logRequests(s.log, s.mux)
 	return s
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -53,6 +53,7 @@ func (s *Server) runTools(ctx context.Context, agent, program string, calls []ap
 			continue
 		}
 		out, err := r.sc.Wait(ctx)
+		noteSyscall(ctx, r.sc)
 		t := r.sc.Timings()
 		if !t.Start.IsZero() {
 			r.took = t.End.Sub(t.Start)
