@@ -21,6 +21,9 @@ func checkTools(t *testing.T, cs *mcp.ClientSession) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.CacheScope != "private" {
+		t.Errorf("tools/list cache scope %q: a list made for one agent must not be shared", res.CacheScope)
+	}
 	byName := map[string]*mcp.Tool{}
 	for _, tl := range res.Tools {
 		byName[tl.Name] = tl

@@ -74,6 +74,9 @@ func newBridge(k Kernel, agent string, log *slog.Logger, listChanged bool) *brid
 		// Set, not inferred: a kernel with no tools yet still serves tools/list, and
 		// the SDK's default logging capability is deprecated in the 2026 protocol.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: listChanged}},
+		// Every answer is made for one agent; the SDK's default lets an intermediary
+		// hand it to others.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" },
 	})
 	return b
 }

@@ -20,6 +20,11 @@ func ServeStdio(ctx context.Context, k Kernel, agent string, in io.Reader, out i
 		return errors.New("mcp: ServeStdio needs the agent the client acts as")
 	}
 	b := newBridge(k, agent, slog.Default(), true)
+	// Tools added before the client connects are not announced to it as a change,
+	// which would make it list them twice.
+	if err := b.sync(ctx); err != nil {
+		return err
+	}
 	b.srv.AddReceivingMiddleware(b.refresh)
 	ss, err := b.srv.Connect(ctx, &mcp.IOTransport{Reader: readCloser(in), Writer: writeCloser(out)}, nil)
 	if err != nil {
