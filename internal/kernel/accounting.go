@@ -18,37 +18,58 @@ const maxSessions = 1 << 14
 // been charged, as the backends reported it. It has its own lock so accounting never
 // holds up dispatch.
 type usageBook struct {
-	mu       sync.Mutex
-	since    time.Time
-	total    api.UsageCounters
-	agents   map[string]*api.UsageCounters
-	sessions map[string]*sessionUsage
-	models   map[string]*api.UsageCounters
+	mu     sync.Mutex
+	since  time.Time
+	total  api.UsageCounters
+	agents map[string]*api.UsageCounters
+	models map[string]*api.UsageCounters
+	// agentModels splits each agent's counters by model, for reports filtered by agent.
+	agentModels map[cell]*api.UsageCounters
+	sessions    map[string]*sessionUsage
 }
+
+// cell names one agent's calls of one model.
+type cell struct{ agent, model string }
 
 type sessionUsage struct {
 	api.UsageCounters
 	seen time.Time
+	// cells split the session by agent and model, so a report filtered by session adds
+	// up from them. A session has few of each.
+	cells map[cell]*api.UsageCounters
 }
 
 func newUsageBook(now time.Time) *usageBook {
 	return &usageBook{
-		since:    now,
-		agents:   map[string]*api.UsageCounters{},
-		sessions: map[string]*sessionUsage{},
-		models:   map[string]*api.UsageCounters{},
+		since:       now,
+		agents:      map[string]*api.UsageCounters{},
+		models:      map[string]*api.UsageCounters{},
+		agentModels: map[cell]*api.UsageCounters{},
+		sessions:    map[string]*sessionUsage{},
 	}
 }
 
-// record charges a terminal LLM syscall. A call that failed counts as failed and is
-// charged what its result reports, which for a failure is nothing: backends report
-// usage only with a complete answer.
+// cutShort is the result of an LLM call that ended without one (failed, cancelled, cut
+// off mid-stream), for the books: the tokens it had streamed, the text deltas it
+// emitted, about one token each. Backends report usage only with a complete answer, yet
+// a client that hangs up mid-stream has had those tokens made. Its prompt is not
+// charged, as no backend said what it counted.
+func (k *Kernel) cutShort(sc *Syscall) *llm.Result {
+	k.mu.Lock()
+	n := sc.produced
+	k.mu.Unlock()
+	return &llm.Result{Usage: api.Usage{CompletionTokens: n, TotalTokens: n}}
+}
+
+// record charges a terminal LLM syscall what res reports: a completed call its
+// backend's usage, one that ended in err what cutShort found. A call with err counts as
+// failed.
 func (b *usageBook) record(sc *Syscall, res *llm.Result, err error, now time.Time) {
 	if sc.Module != sched.LLM {
 		return
 	}
 	var u api.Usage
-	if err == nil && res != nil {
+	if res != nil {
 		u = res.Usage
 	}
 	add := func(c *api.UsageCounters) {
@@ -63,24 +84,27 @@ func (b *usageBook) record(sc *Syscall, res *llm.Result, err error, now time.Tim
 			c.CachedTokens += int64(u.PromptTokensDetails.CachedTokens)
 		}
 	}
+	at := cell{sc.Agent, sc.req.Model}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	add(&b.total)
 	add(counter(b.agents, sc.Agent))
 	add(counter(b.models, sc.req.Model))
+	add(counter(b.agentModels, at))
 	s, ok := b.sessions[sc.Program]
 	if !ok {
 		if len(b.sessions) >= maxSessions {
 			b.evictSession()
 		}
-		s = &sessionUsage{}
+		s = &sessionUsage{cells: map[cell]*api.UsageCounters{}}
 		b.sessions[sc.Program] = s
 	}
 	s.seen = now
 	add(&s.UsageCounters)
+	add(counter(s.cells, at))
 }
 
-func counter(m map[string]*api.UsageCounters, key string) *api.UsageCounters {
+func counter[K comparable](m map[K]*api.UsageCounters, key K) *api.UsageCounters {
 	c, ok := m[key]
 	if !ok {
 		c = &api.UsageCounters{}
@@ -106,34 +130,81 @@ type UsageFilter struct {
 	Session string
 }
 
-// Usage reports the token accounting since the kernel started.
+// Usage reports the token accounting since the kernel started. A filter applies to
+// every part of the report, the total included: filtered by agent, the total is that
+// agent's, the sessions are its share of each session it called in, the models those
+// it called; filtered by session, everything adds up from that session's calls (a
+// session evicted from the bounded table reports nothing).
 func (k *Kernel) Usage(f UsageFilter) api.UsageReport {
 	b := k.usage
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := api.UsageReport{
 		Since:    b.since,
-		Total:    b.total,
 		Agents:   map[string]api.UsageCounters{},
 		Sessions: map[string]api.UsageCounters{},
 		Models:   map[string]api.UsageCounters{},
 	}
-	for a, c := range b.agents {
-		if f.Agent == "" || f.Agent == a {
+	switch {
+	case f.Agent == "" && f.Session == "":
+		r.Total = b.total
+		for a, c := range b.agents {
 			r.Agents[a] = *c
 		}
-	}
-	for s, c := range b.sessions {
-		if f.Session == "" || f.Session == s {
+		for s, c := range b.sessions {
 			r.Sessions[s] = c.UsageCounters
 		}
-	}
-	if f.Agent == "" && f.Session == "" {
 		for m, c := range b.models {
 			r.Models[m] = *c
 		}
+	case f.Session == "":
+		// By agent: the agent's own counters are exact even for sessions evicted since.
+		c, ok := b.agents[f.Agent]
+		if !ok {
+			break
+		}
+		r.Total = *c
+		r.Agents[f.Agent] = *c
+		for at, c := range b.agentModels {
+			if at.agent == f.Agent {
+				r.Models[at.model] = *c
+			}
+		}
+		for name, s := range b.sessions {
+			for at, c := range s.cells {
+				if at.agent == f.Agent {
+					r.Sessions[name] = sum(r.Sessions[name], *c)
+				}
+			}
+		}
+	default:
+		s, ok := b.sessions[f.Session]
+		if !ok {
+			break
+		}
+		for at, c := range s.cells {
+			if f.Agent != "" && at.agent != f.Agent {
+				continue
+			}
+			r.Total = sum(r.Total, *c)
+			r.Agents[at.agent] = sum(r.Agents[at.agent], *c)
+			r.Models[at.model] = sum(r.Models[at.model], *c)
+		}
+		if r.Total.Calls > 0 {
+			r.Sessions[f.Session] = r.Total
+		}
 	}
 	return r
+}
+
+func sum(a, b api.UsageCounters) api.UsageCounters {
+	a.Calls += b.Calls
+	a.Failed += b.Failed
+	a.PromptTokens += b.PromptTokens
+	a.CachedTokens += b.CachedTokens
+	a.CompletionTokens += b.CompletionTokens
+	a.TotalTokens += b.TotalTokens
+	return a
 }
 
 // UsageOf is the accounting of one agent, for callers that need one number.

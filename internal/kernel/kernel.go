@@ -450,6 +450,9 @@ func (k *Kernel) end(sc *Syscall, res any, err error) {
 	var charge func()
 	if sc.llmState != nil {
 		r, _ := res.(*llm.Result)
+		if err != nil {
+			r = k.cutShort(sc) // accounting.go
+		}
 		charge = func() { k.usage.record(sc, r, err, now) }
 	}
 	if sc.finish(res, err, now, charge) {

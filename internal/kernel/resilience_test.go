@@ -444,7 +444,7 @@ func TestUsageAccounting(t *testing.T) {
 	if r.Total.Calls != 5 || r.Total.Failed != 1 || r.Models["m"] != r.Total || r.Agents["alice"].CachedTokens == 0 {
 		t.Fatalf("report %+v", r)
 	}
-	if only := k.Usage(UsageFilter{Agent: "alice"}); len(only.Agents) != 1 || len(only.Models) != 0 || len(only.Sessions) != 3 {
+	if only := k.Usage(UsageFilter{Agent: "alice"}); len(only.Agents) != 1 || len(only.Models) != 1 || len(only.Sessions) != 2 || only.Total != want["alice"] {
 		t.Fatalf("filtered %+v", only)
 	}
 	if k.UsageOf("alice") != want["alice"] {

@@ -45,7 +45,8 @@ func (s *Server) handleMemoryStats(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleUsage reports tokens charged per agent, session and model since the kernel
-// started; ?agent= and ?session= narrow the report to one of each.
+// started; ?agent= and ?session= narrow the whole report, its total included, to one of
+// each.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	writeJSON(w, http.StatusOK, s.k.Usage(kernel.UsageFilter{Agent: q.Get("agent"), Session: q.Get("session")}))

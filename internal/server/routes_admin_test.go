@@ -34,8 +34,13 @@ func TestAdminUsage(t *testing.T) {
 	}
 	var only api.UsageReport
 	h.get("/admin/usage?agent=bot", &only)
-	if len(only.Agents) != 1 || only.Agents["bot"] != bot {
+	if len(only.Agents) != 1 || only.Agents["bot"] != bot || only.Total != bot || only.Models["sim-test"] != bot {
 		t.Fatalf("filtered %+v", only)
+	}
+	var session api.UsageReport
+	h.get("/admin/usage?session=tester", &session)
+	if session.Total != tester || len(session.Sessions) != 1 || len(session.Agents) != 1 || session.Agents["tester"] != tester {
+		t.Fatalf("filtered by session %+v", session)
 	}
 }
 
