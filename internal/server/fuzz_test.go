@@ -80,8 +80,8 @@ func FuzzChatCompletions(f *testing.F) {
 	})
 }
 
-// FuzzServiceQuery sends storage and memory queries to the kernel as `aios serve` builds
-// it, with real stores: besides the checks of every input, no module may answer with a
+// FuzzServiceQuery sends storage, memory and tool queries to the kernel as `aios serve`
+// builds it, with real stores and the built-in tools: besides the checks of every input, no module may answer with a
 // kernel error (status_code 500) for anything a caller sends.
 func FuzzServiceQuery(f *testing.F) {
 	for _, s := range []string{
@@ -96,6 +96,11 @@ func FuzzServiceQuery(f *testing.F) {
 		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"update_memory","params":{"memory_id":"zz","content":null}}}`,
 		`{"agent_name":"a","query_type":"memory","query_data":{"operation_type":"save_conversation","params":{"session":"s","messages":[{"role":"user","content":"hi"}]}}}`,
 		`{"agent_name":"","query_type":"storage","query_data":{}}`,
+		`{"agent_name":"a","query_type":"tool","query_data":{"tool_calls":[{"name":"calculator","parameters":{"expression":"(1+2)^3/sqrt(4)"}},{"name":"x/y","parameters":{}}]}}`,
+		`{"agent_name":"a","query_type":"tool","query_data":{"tool_calls":[{"name":"calculator","parameters":"{\"expression\": 7}"}]}}`,
+		`{"agent_name":"a","query_type":"tool","query_data":{"tool_calls":[{"name":"storage_write","parameters":{"path":"../../etc/passwd","content":"x"}}]}}`,
+		`{"agent_name":"a","query_type":"tool","query_data":{"tool_calls":[{"name":"memory_search","parameters":{"query":"","k":-3}},{"name":"current_time","parameters":{"timezone":"Local"}}]}}`,
+		`{"agent_name":"a","query_type":"tool","query_data":{"tool_calls":[{"name":"calculator","parameters":[1,2]}],"session":7}}`,
 	} {
 		f.Add(s)
 	}
@@ -107,18 +112,30 @@ func FuzzServiceQuery(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
-	s := New(sys.Kernel, Options{MaxBodyBytes: 1 << 16, Shared: sys.Storage})
+	s := New(sys.Kernel, Options{MaxBodyBytes: 1 << 16, Shared: sys.Storage, Tools: sys.Tools})
 	f.Fuzz(func(t *testing.T, body string) {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/query", strings.NewReader(body)))
 		checkResponse(t, rec)
 		var out struct {
 			Response struct {
-				StatusCode int `json:"status_code"`
+				StatusCode  int `json:"status_code"`
+				ToolResults []struct {
+					StatusCode int `json:"status_code"`
+				} `json:"tool_results"`
 			} `json:"response"`
 		}
-		if json.Unmarshal(rec.Body.Bytes(), &out) == nil && out.Response.StatusCode >= 500 && out.Response.StatusCode != http.StatusNotImplemented {
-			t.Fatalf("module answered %d for %s: %s", out.Response.StatusCode, body, rec.Body.String())
+		if json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			return
+		}
+		codes := []int{out.Response.StatusCode}
+		for _, r := range out.Response.ToolResults {
+			codes = append(codes, r.StatusCode)
+		}
+		for _, c := range codes {
+			if c >= 500 && c != http.StatusNotImplemented {
+				t.Fatalf("module answered %d for %s: %s", c, body, rec.Body.String())
+			}
 		}
 	})
 }
