@@ -34,6 +34,10 @@ type ScaleOptions struct {
 	Cores     int
 	Speed     float64 // simulated seconds per wall second (default 20)
 	MaxQueued int     // the kernel's queue bound (default 1024, so backpressure engages)
+	// WorkingSetTokens overrides the working set's capacity (0: the engines' own). The
+	// queue bound applies to calls of programs outside the set, so a small set makes
+	// the crowd meet it whatever the machine's speed.
+	WorkingSetTokens int
 }
 
 // ScaleReport is what a load test measured.
@@ -86,7 +90,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (ScaleReport, error) {
 		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "sim", Core: c})
 	}
 	// The kernel's defaults: working-set admission (the simulator's capacity is known).
-	k, err := kernel.New(kernel.Options{Policy: "fifo", MaxQueued: o.MaxQueued, WorkingSet: &sched.WorkingSet{}}, cores)
+	k, err := kernel.New(kernel.Options{Policy: "fifo", MaxQueued: o.MaxQueued, WorkingSet: &sched.WorkingSet{Capacity: o.WorkingSetTokens}}, cores)
 	if err != nil {
 		return ScaleReport{}, err
 	}
