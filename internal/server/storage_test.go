@@ -261,7 +261,7 @@ func TestStorageREST(t *testing.T) {
 
 // A disabled module answers in its AIOS shape with status_code 501, memory included.
 func TestDisabledModulesAnswer501(t *testing.T) {
-	h := startSystem(t, func(c *config.Config) { c.Storage.Disabled, c.Memory.Disabled = true, true })
+	h := startSystem(t, func(c *config.Config) { c.Storage.Disabled, c.Memory.Disabled, c.Tools.Disabled = true, true, true })
 	r := h.storageQuery(`{"agent_name": "a", "query_type": "storage", "query_data": {"operation_type": "read", "params": {"file_path": "x"}}}`)
 	if r.Response.StatusCode != 501 || r.Response.Error == nil || !strings.Contains(*r.Response.Error, "storage module is not enabled") ||
 		r.StartTimes == nil {
@@ -275,8 +275,8 @@ func TestDisabledModulesAnswer501(t *testing.T) {
 		m.Response["response_class"] != "memory" {
 		t.Fatalf("memory: %d %s", code, b)
 	}
-	if code, _, _ := h.post("/query", `{"agent_name": "a", "query_type": "tool", "query_data": {"tool_calls": []}}`); code != 200 {
-		t.Fatalf("tool: %d", code)
+	if code, b, _ := h.post("/query", `{"agent_name": "a", "query_type": "tool", "query_data": {"tool_calls": [{"name": "calculator"}]}}`); code != 200 || !strings.Contains(string(b), `"status_code":501`) {
+		t.Fatalf("tool: %d %s", code, b)
 	}
 	resp, err := http.Get(h.url + "/shared/abc")
 	if err != nil {
