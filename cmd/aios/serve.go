@@ -15,6 +15,7 @@ import (
 	"github.com/aios-go/aios/internal/boot"
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/metrics"
 	"github.com/aios-go/aios/internal/server"
 )
 
@@ -75,7 +76,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	sys, err := boot.Build(cfg, log)
+	mx := metrics.New()
+	sys, err := boot.Build(cfg, log, boot.OnEnd(mx.OnEnd))
 	if err != nil {
 		return err
 	}
@@ -90,12 +92,16 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if sys.Storage != nil {
 		opts.Shared = sys.Storage
 	}
+	src := metrics.Sources{Kernel: k}
 	if sys.Memory != nil {
-		opts.MemoryStats = sys.Memory
+		opts.MemoryStats, src.Memory = sys.Memory, sys.Memory
 	}
 	if sys.Tools != nil {
 		opts.Tools, opts.ToolTurns, opts.ToolStatus = sys.Tools, cfg.Tools.MaxTurns, sys.ToolStatus
+		src.Tools = sys.Tools
 	}
+	mx.Watch(src)
+	opts.Metrics = mx.Handler()
 	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

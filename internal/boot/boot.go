@@ -42,8 +42,15 @@ type System struct {
 	MCPServers []*mcp.Server
 }
 
+// Option sets what a program, not its configuration, gives the kernel: hooks.
+type Option func(*kernel.Options)
+
+// OnEnd has the kernel call f as each syscall ends (kernel.Options.OnEnd); aios serve
+// counts its metrics with it.
+func OnEnd(f func(*kernel.Syscall)) Option { return func(o *kernel.Options) { o.OnEnd = f } }
+
 // Build constructs a kernel and its modules from configuration.
-func Build(cfg config.Config, log *slog.Logger) (*System, error) {
+func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -162,6 +169,9 @@ func Build(cfg config.Config, log *slog.Logger) (*System, error) {
 		}
 		sys.Tools, sys.MCPServers = ts.m, ts.servers
 		opts.Services[sched.Tool] = ts
+	}
+	for _, o := range with {
+		o(&opts)
 	}
 	k, err := kernel.New(opts, cores)
 	if err != nil {

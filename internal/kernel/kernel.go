@@ -71,6 +71,12 @@ type Options struct {
 	// refused with policy_quota_exceeded and a Retry-After. 0 means DefaultMaxQueued;
 	// negative, no bound.
 	MaxQueued int
+
+	// OnEnd, when set, is called once for each syscall that reaches its terminal state,
+	// after those waiting on it are released and outside the kernel's lock; Shutdown
+	// waits for it. It runs on the path that ends calls, so it must be quick (counting
+	// for metrics, not I/O).
+	OnEnd func(*Syscall)
 }
 
 type coreEntry struct {
@@ -461,6 +467,9 @@ func (k *Kernel) end(sc *Syscall, res any, err error) {
 		k.drain[sc.Module].done(k.now())
 		delete(k.inflight, sc.ID)
 		k.mu.Unlock()
+		if k.opts.OnEnd != nil {
+			k.opts.OnEnd(sc)
+		}
 		k.calls.Done()
 		k.poke()
 	}

@@ -10,14 +10,18 @@ import (
 	"github.com/aios-go/aios/internal/kernel"
 )
 
-// routesAdmin serves the operator's view of the kernel: token accounting and what the
-// backends say they serve. These routes read; they change nothing.
+// routesAdmin serves the operator's view of the kernel: token accounting, what the
+// backends say they serve, and Prometheus metrics. These routes read; they change
+// nothing.
 func (s *Server) routesAdmin() {
 	s.mux.HandleFunc("GET /admin/usage", s.handleUsage)
 	s.mux.HandleFunc("GET /admin/models", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.k.Discover(r.Context()))
 	})
 	s.mux.HandleFunc("GET /admin/memory", s.handleMemoryStats)
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
+	}
 }
 
 // MemoryStats reads the memory manager's RAM manager and trie counters.

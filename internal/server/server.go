@@ -31,6 +31,8 @@ type Options struct {
 	ToolTurns int
 	// ToolStatus serves GET /admin/tools: tool counters and MCP server connections.
 	ToolStatus func() any
+	// Metrics serves GET /metrics (internal/metrics), when set.
+	Metrics http.Handler
 }
 
 // Server serves the kernel over HTTP.
