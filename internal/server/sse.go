@@ -104,6 +104,23 @@ func (s *sseWriter) eventLocked(v any) {
 	s.dirty = true
 }
 
+// Named writes one event with a name line before its data, as Anthropic's streams have
+// them: `event: name` then `data: {json}`.
+func (s *sseWriter) Named(name string, v any) {
+	s.mu.Lock()
+	s.namedLocked(name, v)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sseWriter) namedLocked(name string, v any) {
+	_, _ = s.w.Write([]byte("event: " + name + "\n"))
+	s.eventLocked(v)
+}
+
 // Close stops the flusher and flushes what is left. No event may follow.
 func (s *sseWriter) Close() {
 	close(s.stop)
