@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	mx.Watch(src)
 	opts.Metrics = mx.Handler()
+	opts.Embeddings = sys.Embeddings
 	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

@@ -40,6 +40,8 @@ type System struct {
 	Tools   *tool.Manager
 	// MCPServers reports the MCP servers the tool module connects to.
 	MCPServers []*mcp.Server
+	// Embeddings serves /v1/embeddings from the models that embed.
+	Embeddings *EmbeddingModels
 }
 
 // Option sets what a program, not its configuration, gives the kernel: hooks.
@@ -127,6 +129,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		opts.Modules[m] = kernel.ModuleOptions{Policy: mc.Policy, Concurrency: mc.Concurrency}
 	}
 	sys := &System{}
+	sys.Embeddings = newEmbeddingModels(cfg)
 	// stop undoes what was started for a kernel that will not run.
 	stop := func() {
 		for _, c := range cores {

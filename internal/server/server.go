@@ -31,6 +31,8 @@ type Options struct {
 	ToolTurns int
 	// ToolStatus serves GET /admin/tools: tool counters and MCP server connections.
 	ToolStatus func() any
+	// Embeddings serves POST /v1/embeddings (boot.EmbeddingModels); nil: no model embeds.
+	Embeddings EmbeddingModels
 	// Metrics serves GET /metrics (internal/metrics), when set.
 	Metrics http.Handler
 }

@@ -43,6 +43,7 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 	if sys.Tools != nil {
 		opts.Tools, opts.ToolTurns, opts.ToolStatus = sys.Tools, cfg.Tools.MaxTurns, sys.ToolStatus
 	}
+	opts.Embeddings = sys.Embeddings
 	s := New(sys.Kernel, opts)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
