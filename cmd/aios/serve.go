@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 			ContextPolicy: mc.Context.Policy,
 		}}
 	if sys.Storage != nil {
-		opts.Shared = sys.Storage
+		opts.Shared, opts.Responses = sys.Storage, sys.Responses
 	}
 	src := metrics.Sources{Kernel: k}
 	if sys.Memory != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/llm/simcore"
 	"github.com/aios-go/aios/internal/memory"
+	"github.com/aios-go/aios/internal/respstore"
 	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/storage"
 	"github.com/aios-go/aios/internal/tool"
@@ -38,6 +39,9 @@ type System struct {
 	Storage *storage.Manager
 	Memory  *memory.Manager
 	Tools   *tool.Manager
+	// Responses keeps the Responses API's stored responses in the storage module's
+	// database; set exactly when Storage is.
+	Responses *respstore.Store
 	// MCPServers reports the MCP servers the tool module connects to.
 	MCPServers []*mcp.Server
 	// Embeddings serves /v1/embeddings from the models that embed.
@@ -138,6 +142,9 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		if sys.Storage != nil {
 			_ = sys.Storage.Close()
 		}
+		if sys.Responses != nil {
+			_ = sys.Responses.Close()
+		}
 		if sys.Memory != nil {
 			_ = sys.Memory.Close()
 		}
@@ -153,7 +160,11 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			return nil, err
 		}
 		sys.Storage = m
-		opts.Services[sched.Storage] = storageService{m}
+		if sys.Responses, err = openResponses(cfg); err != nil {
+			stop()
+			return nil, err
+		}
+		opts.Services[sched.Storage] = storageWithResponses{storageService{m}, sys.Responses}
 	}
 	if !cfg.Memory.Disabled {
 		m, err := openMemory(cfg, log)

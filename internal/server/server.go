@@ -21,6 +21,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// Shared serves GET /shared/{token}: the storage module's share links.
 	Shared SharedFiles
+	// Responses keeps the Responses API's stored responses (store: true); nil when the
+	// storage module is off, and then nothing is stored.
+	Responses ResponseStore
 	// Memory configures memory injection and managed context around LLM calls.
 	Memory MemoryOptions
 	// MemoryStats serves GET /admin/memory.

@@ -35,7 +35,7 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 		opts.Memory = mem[0]
 	}
 	if sys.Storage != nil {
-		opts.Shared = sys.Storage
+		opts.Shared, opts.Responses = sys.Storage, sys.Responses
 	}
 	if sys.Memory != nil {
 		opts.MemoryStats = sys.Memory
