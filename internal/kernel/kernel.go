@@ -116,6 +116,10 @@ type Kernel struct {
 	retain *toolRetention
 	// drain estimates each module's completion rate, for backpressure. Guarded by mu.
 	drain [sched.NumModules]drainRate
+	// recent are the last ended syscalls (snapshot.go); guarded by mu. observers hear of
+	// each as it ends, besides opts.OnEnd (observe.go).
+	recent    recentRing
+	observers endObservers
 }
 
 // New builds a kernel over the given cores and starts its dispatcher.
@@ -466,10 +470,9 @@ func (k *Kernel) end(sc *Syscall, res any, err error) {
 		sc.stopQueueTimer()
 		k.drain[sc.Module].done(k.now())
 		delete(k.inflight, sc.ID)
+		k.recordEnd(sc) // snapshot.go
 		k.mu.Unlock()
-		if k.opts.OnEnd != nil {
-			k.opts.OnEnd(sc)
-		}
+		k.observeEnd(sc) // observe.go
 		k.calls.Done()
 		k.poke()
 	}
