@@ -51,6 +51,9 @@ type GenRequest struct {
 	ToolChoice string
 	// ForceTool names the function to call (tool_choice {"type": "function", ...}).
 	ForceTool string
+	// ResponseFormat, when it asks for JSON, makes the answer a JSON document (conforming
+	// to its schema, if it has one) instead of text; a tool call still wins.
+	ResponseFormat *ResponseFormat
 
 	Seed    uint64 // varies the output; same request and seed, same output
 	Session string // varies the output per session
@@ -108,6 +111,7 @@ type command struct {
 type liveReq struct {
 	r      *Request
 	tool   *Tool
+	out    *shaped // a tool call's arguments or a JSON answer, decided in advance
 	notify chan struct{}
 	prevAt time.Duration // loop-owned: the last token's time, for inter-token latency
 
@@ -231,7 +235,6 @@ func (l *Live) Generate(ctx context.Context, req GenRequest, onToken func(text s
 	if !l.send(command{submit: lr, at: time.Now()}) {
 		return GenResult{}, ErrClosed
 	}
-	r := lr.r
 	var text strings.Builder
 	emitted := 0
 	for {
@@ -245,9 +248,9 @@ func (l *Live) Generate(ctx context.Context, req GenRequest, onToken func(text s
 		produced, done, res, err := lr.produced, lr.done, lr.result, lr.err
 		lr.mu.Unlock()
 		if produced > emitted && lr.tool == nil {
-			s := OutputText(r.Seed, r.Offset+emitted, r.Offset+produced)
+			s := lr.text(emitted, produced)
 			text.WriteString(s)
-			if onToken != nil {
+			if onToken != nil && s != "" {
 				onToken(s)
 			}
 			emitted = produced
@@ -255,6 +258,14 @@ func (l *Live) Generate(ctx context.Context, req GenRequest, onToken func(text s
 		if done {
 			if err != nil {
 				return GenResult{}, err
+			}
+			if lr.out != nil && lr.tool == nil && produced < lr.out.tokens {
+				// A JSON answer is whole even when max_tokens stopped it ("length").
+				s := lr.out.piece(produced, lr.out.tokens)
+				text.WriteString(s)
+				if onToken != nil {
+					onToken(s)
+				}
 			}
 			res.Text = text.String()
 			return res, nil
@@ -264,12 +275,24 @@ func (l *Live) Generate(ctx context.Context, req GenRequest, onToken func(text s
 
 // prepare tokenizes and decides everything about the output that is known in advance.
 func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
-	r, tool, err := buildRequest(req)
+	r, out, err := buildRequest(req)
 	if err != nil {
 		return nil, err
 	}
 	r.ID = l.nextID.Add(1)
-	return &liveReq{r: r, tool: tool, notify: make(chan struct{}, 1)}, nil
+	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1)}
+	if out != nil {
+		lr.tool = out.tool
+	}
+	return lr, nil
+}
+
+// text is generated tokens [from, to) of the answer.
+func (lr *liveReq) text(from, to int) string {
+	if lr.out != nil {
+		return lr.out.piece(from, to)
+	}
+	return OutputText(lr.r.Seed, lr.r.Offset+from, lr.r.Offset+to)
 }
 
 // BuildRequest turns a generation into an engine request exactly as Live does —
@@ -280,7 +303,7 @@ func BuildRequest(g GenRequest) (*Request, error) {
 	return r, err
 }
 
-func buildRequest(req *GenRequest) (*Request, *Tool, error) {
+func buildRequest(req *GenRequest) (*Request, *shaped, error) {
 	var ids []uint32
 	var base int
 	offset := 0
@@ -299,6 +322,10 @@ func buildRequest(req *GenRequest) (*Request, *Tool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	out := shapeOutput(req, tool, seed)
+	if out != nil && tool == nil && req.ContinueFinal != "" {
+		return nil, nil, fmt.Errorf("%w: a JSON response_format cannot continue a final message; the document is generated whole", ErrInvalidRequest)
+	}
 	// Priority matters only to an engine running the priority policy.
 	r := &Request{
 		Prompt:    ids,
@@ -311,12 +338,12 @@ func buildRequest(req *GenRequest) (*Request, *Tool, error) {
 	switch {
 	case req.IgnoreEOS:
 		r.EOSAt = -1
-	case tool != nil:
-		r.EOSAt = toolCallLength(seed)
+	case out != nil:
+		r.EOSAt = out.tokens
 	default:
 		r.EOSAt = max(0, NaturalLength(seed)-offset)
 	}
-	return r, tool, nil
+	return r, out, nil
 }
 
 func chooseTool(req *GenRequest, seed uint64) (*Tool, error) {
@@ -491,9 +518,12 @@ func (l *Live) deliver(st *StepResult) {
 			res.ToolCall = &ToolCall{
 				ID:        fmt.Sprintf("chatcmpl-tool-%016x", mix64(r.Seed^0x6964)),
 				Name:      lr.tool.Name,
-				Arguments: toolArguments(r.Seed, r.NumOutput, lr.tool.Parameters),
+				Arguments: lr.out.text,
 			}
 			res.FinishReason = "tool_calls"
+			if r.NumOutput < lr.out.tokens {
+				res.FinishReason = "length" // the arguments did not fit in max_tokens; sent whole all the same
+			}
 		}
 		m.successes.WithLabelValues(res.FinishReason).Inc()
 		lr.mu.Lock()

@@ -1,11 +1,6 @@
 package sim
 
-import (
-	"encoding/json"
-	"sort"
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Output is a pure function of (seed, index): token i of a request is outputWords[hash(seed,
 // i)], rendered as the word and one space. Every word is a single token of lower-case
@@ -87,92 +82,9 @@ func NaturalLength(seed uint64) int {
 	return minNatural + int(mix64(seed^0x454f53)%spanNatural)
 }
 
+// toolCallLength is how many words a tool call's string arguments share (see shapeOutput).
 func toolCallLength(seed uint64) int {
 	return minToolTokens + int(mix64(seed^0x746f6f6c)%spanToolTokens)
-}
-
-// toolArguments renders n generated tokens as a JSON object matching the function's
-// parameter schema: string properties share the words round-robin, other types get
-// deterministic values; a schema without properties gets {"input": words}.
-func toolArguments(seed uint64, n int, params json.RawMessage) string {
-	type prop struct {
-		name, typ string
-	}
-	var schema struct {
-		Properties map[string]struct {
-			Type json.RawMessage `json:"type"`
-		} `json:"properties"`
-	}
-	var props []prop
-	if len(params) > 0 && json.Unmarshal(params, &schema) == nil {
-		for name, p := range schema.Properties {
-			props = append(props, prop{name, schemaType(p.Type)})
-		}
-		sort.Slice(props, func(i, j int) bool { return props[i].name < props[j].name })
-	}
-	if len(props) == 0 {
-		props = []prop{{"input", "string"}}
-	}
-	var strs []int
-	for i, p := range props {
-		if p.typ == "string" {
-			strs = append(strs, i)
-		}
-	}
-	words := make([][]string, len(props))
-	for i := 0; i < n && len(strs) > 0; i++ {
-		k := strs[i%len(strs)]
-		words[k] = append(words[k], OutputWord(seed, i))
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, p := range props {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		key, _ := json.Marshal(p.name)
-		b.Write(key)
-		b.WriteString(": ")
-		h := mix64(seed ^ uint64(i+1)*0x5851f42d4c957f2d)
-		switch p.typ {
-		case "string":
-			val, _ := json.Marshal(strings.Join(words[i], " "))
-			b.Write(val)
-		case "integer":
-			b.WriteString(strconv.FormatUint(h%100, 10))
-		case "number":
-			b.WriteString(strconv.FormatFloat(float64(h%10000)/100, 'f', -1, 64))
-		case "boolean":
-			b.WriteString(strconv.FormatBool(h&1 == 1))
-		case "array":
-			val, _ := json.Marshal([]string{OutputWord(seed, i)})
-			b.Write(val)
-		case "object":
-			b.WriteString("{}")
-		default:
-			b.WriteString("null")
-		}
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// schemaType reads a JSON-schema "type", which is a string or a list such as
-// ["string", "null"]; the first non-null entry wins.
-func schemaType(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		for _, t := range list {
-			if t != "null" {
-				return t
-			}
-		}
-	}
-	return ""
 }
 
 // EachToken calls f with each output token of text in order: a word and the space after

@@ -236,7 +236,42 @@ func (s *Server) parseChat(body io.Reader) (GenRequest, *chatRequest, error) {
 	if _, err := chooseTool(&g, 0); err != nil {
 		return GenRequest{}, nil, err
 	}
+	if rf := req.ResponseFormat; rf != nil {
+		f, err := parseResponseFormat(rf)
+		if err != nil {
+			return GenRequest{}, nil, err
+		}
+		if f != nil && g.ContinueFinal != "" {
+			return GenRequest{}, nil, badRequest("continue_final_message cannot be combined with a JSON response_format: the simulator generates the document whole")
+		}
+		g.ResponseFormat = f
+	}
 	return g, &req, nil
+}
+
+// parseResponseFormat checks response_format as OpenAI does, leniently: json_schema
+// needs its json_schema object, whose schema (when given) is an object or a boolean.
+// The schema itself is not checked: one the simulator cannot follow still gets valid
+// JSON, as close to it as the generator gets.
+func parseResponseFormat(rf *responseFormat) (*ResponseFormat, error) {
+	switch rf.Type {
+	case "text":
+		return nil, nil
+	case "json_object":
+		return &ResponseFormat{Type: rf.Type}, nil
+	case "json_schema":
+		var js struct {
+			Schema json.RawMessage `json:"schema"`
+		}
+		if len(rf.JSONSchema) == 0 || json.Unmarshal(rf.JSONSchema, &js) != nil {
+			return nil, badRequest(`response_format of type "json_schema" needs a json_schema object: {"name": ..., "schema": {...}, "strict": ...}`)
+		}
+		if s := bytes.TrimSpace(js.Schema); len(s) > 0 && s[0] != '{' && !bytes.Equal(s, []byte("true")) && !bytes.Equal(s, []byte("false")) && !bytes.Equal(s, []byte("null")) {
+			return nil, badRequest("response_format.json_schema.schema must be a JSON Schema object")
+		}
+		return &ResponseFormat{Type: rf.Type, JSONSchema: rf.JSONSchema}, nil
+	}
+	return nil, badRequest("response_format.type must be text, json_object or json_schema, got %q", rf.Type)
 }
 
 // parseCompletion turns a completions body into a generation. A prompt is one string

@@ -22,6 +22,7 @@ type chatRequest struct {
 	ToolChoice          json.RawMessage `json:"tool_choice"`
 	N                   *int            `json:"n"`
 	Seed                *int64          `json:"seed"`
+	ResponseFormat      *responseFormat `json:"response_format"`
 	// vLLM's extra parameters.
 	IgnoreEOS            bool     `json:"ignore_eos"`
 	Priority             int      `json:"priority"`
@@ -41,6 +42,13 @@ type completionRequest struct {
 	IgnoreEOS     bool            `json:"ignore_eos"`
 	Priority      int             `json:"priority"`
 	KVTTLMs       *float64        `json:"kv_ttl_ms"`
+}
+
+// responseFormat is {"type": "text" | "json_object" | "json_schema", "json_schema":
+// {"name", "schema", "strict"}}.
+type responseFormat struct {
+	Type       string          `json:"type"`
+	JSONSchema json.RawMessage `json:"json_schema"`
 }
 
 type streamOptions struct {

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -88,31 +87,6 @@ func TestOutputRoundTrip(t *testing.T) {
 	}
 	if OutputText(seed, 0, 10) == OutputText(seed+1, 0, 10) {
 		t.Error("different seeds give the same text")
-	}
-}
-
-func TestToolArguments(t *testing.T) {
-	params := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},
-		"metric":{"type":["boolean","null"]},"tags":{"type":"array"},"extra":{"type":"object"},"score":{"type":"number"}}}`)
-	args := toolArguments(7, 12, params)
-	var got map[string]any
-	if err := json.Unmarshal([]byte(args), &got); err != nil {
-		t.Fatalf("arguments %s are not JSON: %v", args, err)
-	}
-	if city, _ := got["city"].(string); len(strings.Fields(city)) != 12 {
-		t.Errorf("city = %q, want the 12 generated words", city)
-	}
-	if _, ok := got["days"].(float64); !ok {
-		t.Errorf("days = %v, want a number", got["days"])
-	}
-	if _, ok := got["metric"].(bool); !ok {
-		t.Errorf("metric = %v, want a boolean", got["metric"])
-	}
-	if toolArguments(7, 12, params) != args {
-		t.Error("tool arguments are not deterministic")
-	}
-	if plain := toolArguments(7, 3, nil); !strings.HasPrefix(plain, `{"input": "`) {
-		t.Errorf("schema-less arguments %s", plain)
 	}
 }
 

@@ -2,14 +2,14 @@
 // simulator (internal/llm/sim), so the kernel runs, schedules and can be measured with
 // no GPU, no key and no server. The simulator continues a partial answer exactly, so
 // context switches are lossless, and answers with a tool call when tool_choice asks for
-// one, so agents can be exercised end to end.
+// one, so agents can be exercised end to end. A JSON response_format gets a document that
+// conforms to its schema, and a forced tool call arguments that conform to the tool's.
 package simcore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/llm"
@@ -79,10 +79,12 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		sim.EachToken(s, func(tok string) { emit(llm.Delta{Text: tok}) })
 	}
 	if jsonOut {
-		// The simulator does not constrain output to a grammar; a JSON answer is its text
-		// wrapped in an object, sent whole at the end so a stream never shows half an object.
+		// The simulator writes a document conforming to the schema (any object for
+		// json_object), sent whole at the end: a resumed call regenerates it rather than
+		// continuing a half-written object, so nothing partial may have been emitted.
 		onToken = nil
 		g.ContinueFinal = ""
+		g.ResponseFormat = &sim.ResponseFormat{Type: req.ResponseFormat.Type, JSONSchema: req.ResponseFormat.JSONSchema}
 	}
 	res, err := c.live.Generate(ctx, g, onToken)
 	if err != nil {
@@ -108,8 +110,6 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		out.Text = ""
 	}
 	if jsonOut && res.ToolCall == nil {
-		b, _ := json.Marshal(map[string]string{"answer": strings.TrimSpace(res.Text)})
-		out.Text = string(b)
 		emit(llm.Delta{Text: out.Text})
 	}
 	return out, nil

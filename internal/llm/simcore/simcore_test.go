@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.uber.org/goleak"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
 )
 
@@ -81,5 +83,72 @@ func TestEmbedCancelled(t *testing.T) {
 	}
 	if v, err := c.Embed(context.Background(), nil); err != nil || len(v) != 0 {
 		t.Fatalf("no texts: %v, %v", v, err)
+	}
+}
+
+// In process, a JSON response_format gets a document that conforms to its schema, sent
+// as one delta, and a forced tool call arguments that conform to the tool's.
+func TestStructuredOutputs(t *testing.T) {
+	c := newCore(t, 0)
+	schema := `{"type":"object","properties":{"title":{"type":"string","maxLength":40},"year":{"type":"integer","minimum":1900,"maximum":2100},
+		"genres":{"type":"array","items":{"enum":["drama","comedy","noir"]},"minItems":1,"uniqueItems":true},
+		"director":{"anyOf":[{"$ref":"#/$defs/person"},{"type":"null"}]}},"required":["title","year","genres","director"],"additionalProperties":false,
+		"$defs":{"person":{"type":"object","properties":{"name":{"type":"string"},"born":{"type":"string","format":"date"}},"required":["name","born"],"additionalProperties":false}}}`
+	sch := compile(t, schema)
+	msgs := []api.Message{{Role: "user", Content: "a film, as JSON"}}
+
+	var deltas []string
+	res, err := c.Generate(context.Background(), &llm.Request{Messages: msgs, Resume: "ignored",
+		ResponseFormat: &api.ResponseFormat{Type: "json_schema", JSONSchema: json.RawMessage(`{"name":"film","strict":true,"schema":` + schema + `}`)},
+	}, func(d llm.Delta) { deltas = append(deltas, d.Text) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conforms(t, sch, res.Text)
+	if len(deltas) != 1 || deltas[0] != res.Text || res.FinishReason != "stop" {
+		t.Errorf("deltas %q, finish %s", deltas, res.FinishReason)
+	}
+
+	res, err = c.Generate(context.Background(), &llm.Request{Messages: msgs, ResponseFormat: &api.ResponseFormat{Type: "json_object"}}, func(llm.Delta) {})
+	var obj map[string]any
+	if err != nil || json.Unmarshal([]byte(res.Text), &obj) != nil {
+		t.Errorf("json_object: %q, %v", res.Text, err)
+	}
+
+	tools := []api.Tool{{Type: "function", Function: api.FunctionDef{Name: "save_film", Parameters: json.RawMessage(schema)}}}
+	res, err = c.Generate(context.Background(), &llm.Request{Messages: msgs, Tools: tools,
+		ToolChoice: json.RawMessage(`{"type":"function","function":{"name":"save_film"}}`)}, func(llm.Delta) {})
+	if err != nil || len(res.ToolCalls) != 1 || res.FinishReason != "tool_calls" {
+		t.Fatalf("forced tool call: %+v, %v", res, err)
+	}
+	conforms(t, sch, res.ToolCalls[0].Function.Arguments)
+}
+
+func compile(t *testing.T, schema string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("mem:///film.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("mem:///film.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
+
+func conforms(t *testing.T, sch *jsonschema.Schema, doc string) {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v: %s", err, doc)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Fatalf("does not conform: %v\n%s", err, doc)
 	}
 }
