@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,31 @@ type Config struct {
 	// Embeddings choose how storage and memory turn text into vectors for retrieval.
 	Embeddings Embeddings `koanf:"embeddings"`
 	Tools      Tools      `koanf:"tools"`
+	// Telemetry exports a trace span per syscall over OTLP; off unless an endpoint is set.
+	Telemetry Telemetry `koanf:"telemetry"`
+}
+
+// Telemetry configures OpenTelemetry traces (docs/observability.md). Tracing is off while
+// OTLPEndpoint is empty.
+type Telemetry struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP (protobuf) endpoint: a URL such as
+	// http://localhost:4318, to which /v1/traces is added when it has no path, or a bare
+	// host:port (HTTPS unless OTLPInsecure). When it is empty the standard
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT, are read.
+	OTLPEndpoint string `koanf:"otlp_endpoint"`
+	// OTLPHeaders are sent with every export (an API key, say). When none are given the
+	// exporter reads OTEL_EXPORTER_OTLP_HEADERS.
+	OTLPHeaders map[string]string `koanf:"otlp_headers"`
+	// OTLPInsecure sends a bare host:port endpoint plain HTTP; an http:// URL always is.
+	OTLPInsecure bool `koanf:"otlp_insecure"`
+	// ServiceName is the service.name the spans carry ("aios").
+	ServiceName string `koanf:"service_name"`
+	// SampleRatio is the share of programs traced, from 0 to 1 (1: all). The choice is
+	// made per program, so a program's syscalls are traced all together or not at all.
+	SampleRatio float64 `koanf:"sample_ratio"`
+	// ProgramIdle is how long a program goes without syscalls before its root span is
+	// sent (5m); its next syscall then starts a new trace.
+	ProgramIdle time.Duration `koanf:"program_idle"`
 }
 
 // Tools configures the tool module (docs/tools.md).
@@ -318,6 +344,7 @@ func Defaults() Config {
 		DataDir:   defaultDataDir(),
 		Log:       Log{Level: "info", Format: "text"},
 		Scheduler: Scheduler{Policy: "fifo", TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
+		Telemetry: Telemetry{ServiceName: "aios", SampleRatio: 1, ProgramIdle: 5 * time.Minute},
 	}
 }
 
@@ -330,7 +357,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools", "telemetry"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -419,6 +446,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		errs = append(errs, fmt.Errorf("memory.context: warning (%v) and hard (%v) are shares of the budget, with warning below hard", w, h))
 	}
 	errs = append(errs, c.Tools.check()...)
+	errs = append(errs, c.Telemetry.check()...)
 	if c.Embeddings.Core != "" {
 		found := false
 		for _, m := range c.LLMs.Models {
@@ -474,6 +502,66 @@ func (t *Tools) check() []error {
 		names[s.Name] = true
 	}
 	return errs
+}
+
+// check fills the endpoint from the standard OTEL_* variables when the config names none,
+// and refuses an endpoint or sample ratio that cannot work, so a typo fails at start-up
+// instead of losing every span.
+func (t *Telemetry) check() []error {
+	if t.OTLPEndpoint == "" {
+		if e := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+			t.OTLPEndpoint = e
+		} else if e := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
+			// The general endpoint is a base: the spec adds the signal's path to it.
+			t.OTLPEndpoint = strings.TrimRight(e, "/") + "/v1/traces"
+		}
+	}
+	var errs []error
+	if t.OTLPEndpoint != "" {
+		if _, err := t.EndpointURL(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		errs = append(errs, fmt.Errorf("telemetry.sample_ratio %v: expected a share from 0 to 1", t.SampleRatio))
+	}
+	if t.ProgramIdle < 0 {
+		errs = append(errs, fmt.Errorf("telemetry.program_idle must not be negative"))
+	}
+	return errs
+}
+
+// EndpointURL is OTLPEndpoint as the URL spans are posted to: a bare host:port gets its
+// scheme (https, or http with OTLPInsecure), a URL without a path gets /v1/traces.
+func (t Telemetry) EndpointURL() (*url.URL, error) {
+	raw := strings.TrimSpace(t.OTLPEndpoint)
+	if !strings.Contains(raw, "://") {
+		scheme := "https://"
+		if t.OTLPInsecure {
+			scheme = "http://"
+		}
+		raw = scheme + raw
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("telemetry.otlp_endpoint %q: %w", t.OTLPEndpoint, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("telemetry.otlp_endpoint %q: the scheme must be http or https (OTLP over HTTP, for example http://localhost:4318)", t.OTLPEndpoint)
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("telemetry.otlp_endpoint %q names no host (for example http://localhost:4318)", t.OTLPEndpoint)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, fmt.Errorf("telemetry.otlp_endpoint %q: give a plain URL, without credentials, query or fragment (put an API key in telemetry.otlp_headers)", t.OTLPEndpoint)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("telemetry.otlp_endpoint %q: port %q is not a port number", t.OTLPEndpoint, p)
+		}
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/traces"
+	}
+	return u, nil
 }
 
 // normaliseStore checks a store section's backend (sqlite, the default, or postgres

@@ -214,3 +214,73 @@ func TestToolsSection(t *testing.T) {
 		}
 	}
 }
+
+func TestTelemetrySection(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	cfg, err := Load(writeFile(t, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := cfg.Telemetry; tm.OTLPEndpoint != "" || tm.ServiceName != "aios" || tm.SampleRatio != 1 || tm.ProgramIdle != 5*time.Minute {
+		t.Fatalf("defaults: tracing must be off, with service aios and every program sampled: %+v", tm)
+	}
+
+	t.Setenv("AIOS_TELEMETRY_OTLP_ENDPOINT", "http://collector:4318")
+	t.Setenv("AIOS_TELEMETRY_SAMPLE_RATIO", "0.25")
+	cfg, err = Load(writeFile(t, "telemetry:\n  service_name: kernel-a\n  otlp_headers: {x-api-key: secret}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := cfg.Telemetry.EndpointURL()
+	if err != nil || u.String() != "http://collector:4318/v1/traces" || cfg.Telemetry.SampleRatio != 0.25 ||
+		cfg.Telemetry.ServiceName != "kernel-a" || cfg.Telemetry.OTLPHeaders["x-api-key"] != "secret" {
+		t.Fatalf("%+v %v %v", cfg.Telemetry, u, err)
+	}
+	// Unset, not empty: koanf reads an empty AIOS_* variable as an empty value.
+	os.Unsetenv("AIOS_TELEMETRY_OTLP_ENDPOINT")
+	os.Unsetenv("AIOS_TELEMETRY_SAMPLE_RATIO")
+
+	for _, c := range []struct {
+		tm   Telemetry
+		want string
+	}{
+		{Telemetry{OTLPEndpoint: "localhost:4318"}, "https://localhost:4318/v1/traces"},
+		{Telemetry{OTLPEndpoint: "localhost:4318", OTLPInsecure: true}, "http://localhost:4318/v1/traces"},
+		{Telemetry{OTLPEndpoint: "https://otlp.example.com/api/otel/v1/traces"}, "https://otlp.example.com/api/otel/v1/traces"},
+		{Telemetry{OTLPEndpoint: "http://127.0.0.1:4318/"}, "http://127.0.0.1:4318/v1/traces"},
+	} {
+		if u, err := c.tm.EndpointURL(); err != nil || u.String() != c.want {
+			t.Errorf("%q: %v %v, want %s", c.tm.OTLPEndpoint, u, err, c.want)
+		}
+	}
+
+	// A malformed endpoint stops the kernel at start-up rather than dropping every span.
+	for _, bad := range []string{
+		"telemetry:\n  otlp_endpoint: \"http://localhost:43 18\"\n",
+		"telemetry:\n  otlp_endpoint: grpc://localhost:4317\n",
+		"telemetry:\n  otlp_endpoint: \"http://:4318\"\n",
+		"telemetry:\n  otlp_endpoint: http://localhost:99999\n",
+		"telemetry:\n  otlp_endpoint: \"http://user:pw@localhost:4318\"\n",
+		"telemetry:\n  sample_ratio: 1.5\n",
+		"telemetry:\n  program_idle: -1s\n",
+	} {
+		if _, err := Load(writeFile(t, bad), nil); err == nil || !strings.Contains(err.Error(), "telemetry.") {
+			t.Errorf("accepted, or not blamed on telemetry: %v\n%s", err, bad)
+		}
+	}
+
+	// The standard OpenTelemetry variables turn tracing on when the config names no
+	// endpoint; the general one is a base the traces path is added to.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318/")
+	if cfg, err = Load(writeFile(t, ""), nil); err != nil || cfg.Telemetry.OTLPEndpoint != "http://otel:4318/v1/traces" {
+		t.Fatalf("OTEL_EXPORTER_OTLP_ENDPOINT: %q %v", cfg.Telemetry.OTLPEndpoint, err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom")
+	if cfg, err = Load(writeFile(t, ""), nil); err != nil || cfg.Telemetry.OTLPEndpoint != "http://traces:4318/custom" {
+		t.Fatalf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %q %v", cfg.Telemetry.OTLPEndpoint, err)
+	}
+	if cfg, err = Load(writeFile(t, "telemetry:\n  otlp_endpoint: http://mine:4318\n"), nil); err != nil || cfg.Telemetry.OTLPEndpoint != "http://mine:4318" {
+		t.Fatalf("the config's endpoint must win over OTEL_*: %q %v", cfg.Telemetry.OTLPEndpoint, err)
+	}
+}
