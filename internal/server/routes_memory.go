@@ -48,9 +48,10 @@ func (s *Server) memoryREST(r *http.Request, op string, p *api.MemoryParams) (*a
 	if agent == "" {
 		return nil, api.Errorf(api.CallerBadRequest, "the %s header is required: memory is kept per agent", api.HeaderAgent)
 	}
-	res, _, err := s.k.Do(r.Context(), kernel.Call{
+	res, sc, err := s.k.Do(r.Context(), kernel.Call{
 		Agent: agent, Program: r.Header.Get(api.HeaderSession), Module: sched.Memory, Op: op, Args: p,
 	})
+	noteSyscall(r.Context(), sc)
 	if err != nil {
 		return nil, err
 	}

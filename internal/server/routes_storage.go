@@ -55,9 +55,10 @@ func (s *Server) storageCall(r *http.Request, op string, p *api.StorageParams) (
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := s.k.Do(r.Context(), kernel.Call{
+	res, sc, err := s.k.Do(r.Context(), kernel.Call{
 		Agent: agent, Program: r.Header.Get(api.HeaderSession), Module: sched.Storage, Op: op, Args: p,
 	})
+	noteSyscall(r.Context(), sc)
 	if err != nil {
 		return nil, err
 	}
