@@ -99,27 +99,10 @@ func startResponses(t *testing.T, withStore bool) (*harness, *scriptCore) {
 	return start(t, opts, c.core()), c
 }
 
-// respCall sends method path with body as agent and returns the status and body.
-func (h *harness) respCall(method, path, body, agent string) (int, []byte) {
-	h.t.Helper()
-	req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if agent != "" {
-		req.Header.Set(api.HeaderAgent, agent)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // create posts a non-streaming request that must succeed.
 func (h *harness) create(body, agent string) api.Response {
 	h.t.Helper()
-	code, b := h.respCall("POST", "/v1/responses", body, agent)
+	code, b := h.rest("POST", "/v1/responses", body, agent)
 	if code != http.StatusOK {
 		h.t.Fatalf("POST /v1/responses %s: %d %s", body, code, b)
 	}
@@ -224,7 +207,7 @@ func TestResponsesTranslation(t *testing.T) {
 		t.Fatalf("output %+v", r.Output)
 	}
 	// The wire shape has what the SDKs require, and no output_text (they compute it).
-	_, raw := h.respCall("GET", "/v1/responses/"+r.ID, "", "translator")
+	_, raw := h.rest("GET", "/v1/responses/"+r.ID, "", "translator")
 	for _, s := range []string{`"annotations":[]`, `"error":null`, `"incomplete_details":null`, `"previous_response_id":null`, `"parallel_tool_calls":true`} {
 		if !strings.Contains(string(raw), s) {
 			t.Errorf("stored response lacks %s: %s", s, raw)
@@ -269,15 +252,15 @@ func TestResponsesPreviousResponse(t *testing.T) {
 	}
 
 	// Another agent cannot continue alice's conversation, nor learn that it exists.
-	code, b := h.respCall("POST", "/v1/responses", fmt.Sprintf(`{"input": "x", "previous_response_id": %q}`, first.ID), "mallory")
+	code, b := h.rest("POST", "/v1/responses", fmt.Sprintf(`{"input": "x", "previous_response_id": %q}`, first.ID), "mallory")
 	e := wantError(t, code, b, http.StatusNotFound, "previous_response_id")
 	if e.Error.Code != "previous_response_not_found" {
 		t.Fatalf("code %q", e.Error.Code)
 	}
-	code, b = h.respCall("POST", "/v1/responses", `{"input": "x", "previous_response_id": "resp_nope"}`, "alice")
+	code, b = h.rest("POST", "/v1/responses", `{"input": "x", "previous_response_id": "resp_nope"}`, "alice")
 	wantError(t, code, b, http.StatusNotFound, "previous_response_id")
 	// An output of a call the conversation never made is the caller's mistake.
-	code, b = h.respCall("POST", "/v1/responses", fmt.Sprintf(`{"previous_response_id": %q, "input": [{"type": "function_call_output", "call_id": "call_zz", "output": "1"}]}`, first.ID), "alice")
+	code, b = h.rest("POST", "/v1/responses", fmt.Sprintf(`{"previous_response_id": %q, "input": [{"type": "function_call_output", "call_id": "call_zz", "output": "1"}]}`, first.ID), "alice")
 	wantError(t, code, b, http.StatusBadRequest, "input[0].call_id")
 }
 
@@ -285,12 +268,12 @@ func TestResponsesPreviousResponse(t *testing.T) {
 func TestResponsesStoredLifecycle(t *testing.T) {
 	h, _ := startResponses(t, true)
 	r := h.create(`{"input": [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}, {"role": "user", "content": "three"}]}`, "alice")
-	code, b := h.respCall("GET", "/v1/responses/"+r.ID, "", "alice")
+	code, b := h.rest("GET", "/v1/responses/"+r.ID, "", "alice")
 	var got api.Response
 	if code != 200 || json.Unmarshal(b, &got) != nil || got.ID != r.ID || !cmp.Equal(got.Output, r.Output) {
 		t.Fatalf("GET: %d %s", code, b)
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID, "", "mallory")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID, "", "mallory")
 	wantError(t, code, b, http.StatusNotFound, "response_id")
 
 	var list struct {
@@ -315,27 +298,27 @@ func TestResponsesStoredLifecycle(t *testing.T) {
 		}
 		return out
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID+"/input_items?limit=2", "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID+"/input_items?limit=2", "", "alice")
 	if code != 200 || json.Unmarshal(b, &list) != nil || list.Object != "list" || !list.HasMore ||
 		!cmp.Equal(texts(), []string{"three", "two"}) || list.FirstID != list.Data[0].ID || list.LastID != list.Data[1].ID {
 		t.Fatalf("input_items: %d %s", code, b)
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID+"/input_items?order=asc&after="+list.Data[0].ID, "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID+"/input_items?order=asc&after="+list.Data[0].ID, "", "alice")
 	if code != 200 || json.Unmarshal(b, &list) != nil || list.HasMore || !cmp.Equal(texts(), []string(nil)) {
 		// after the newest item in ascending order nothing follows
 		t.Fatalf("input_items after: %d %s", code, b)
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID+"/input_items?order=sideways", "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID+"/input_items?order=sideways", "", "alice")
 	wantError(t, code, b, http.StatusBadRequest, "order")
 
-	code, b = h.respCall("DELETE", "/v1/responses/"+r.ID, "", "mallory")
+	code, b = h.rest("DELETE", "/v1/responses/"+r.ID, "", "mallory")
 	wantError(t, code, b, http.StatusNotFound, "response_id")
-	code, b = h.respCall("DELETE", "/v1/responses/"+r.ID, "", "alice")
+	code, b = h.rest("DELETE", "/v1/responses/"+r.ID, "", "alice")
 	var del api.ResponseDeleted
 	if code != 200 || json.Unmarshal(b, &del) != nil || !del.Deleted || del.ID != r.ID || del.Object != "response.deleted" {
 		t.Fatalf("DELETE: %d %s", code, b)
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID, "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID, "", "alice")
 	wantError(t, code, b, http.StatusNotFound, "response_id")
 
 	// store: false keeps nothing.
@@ -343,7 +326,7 @@ func TestResponsesStoredLifecycle(t *testing.T) {
 	if r.Store {
 		t.Fatal("store: false answered store: true")
 	}
-	code, b = h.respCall("GET", "/v1/responses/"+r.ID, "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+r.ID, "", "alice")
 	wantError(t, code, b, http.StatusNotFound, "response_id")
 }
 
@@ -355,11 +338,11 @@ func TestResponsesWithoutStore(t *testing.T) {
 	if r.Store {
 		t.Fatal("a kernel without a store answered store: true")
 	}
-	code, b := h.respCall("GET", "/v1/responses/"+r.ID, "", "alice")
+	code, b := h.rest("GET", "/v1/responses/"+r.ID, "", "alice")
 	wantError(t, code, b, http.StatusNotImplemented, "response_id")
-	code, b = h.respCall("DELETE", "/v1/responses/"+r.ID, "", "alice")
+	code, b = h.rest("DELETE", "/v1/responses/"+r.ID, "", "alice")
 	wantError(t, code, b, http.StatusNotImplemented, "response_id")
-	code, b = h.respCall("POST", "/v1/responses", `{"input": "x", "previous_response_id": "resp_1"}`, "alice")
+	code, b = h.rest("POST", "/v1/responses", `{"input": "x", "previous_response_id": "resp_1"}`, "alice")
 	wantError(t, code, b, http.StatusNotImplemented, "previous_response_id")
 }
 
@@ -417,7 +400,7 @@ func TestResponsesBadRequests(t *testing.T) {
 		{`{"input": "x", "max_output_tokens": "many"}`, "max_output_tokens"},
 		{`{"input": "x", "tools": [{"type": "function", "name": ["f"]}]}`, "tools.name"},
 	} {
-		code, b := h.respCall("POST", "/v1/responses", c.body, "alice")
+		code, b := h.rest("POST", "/v1/responses", c.body, "alice")
 		t.Run(c.body, func(t *testing.T) { wantError(t, code, b, http.StatusBadRequest, c.param) })
 	}
 }
@@ -519,7 +502,7 @@ func TestResponsesStreamText(t *testing.T) {
 		t.Fatalf("stream:\n%v", evs)
 	}
 	// What the stream completed with is what was stored.
-	code, b = h.respCall("GET", "/v1/responses/"+final.ID, "", "alice")
+	code, b = h.rest("GET", "/v1/responses/"+final.ID, "", "alice")
 	var stored api.Response
 	if code != 200 || json.Unmarshal(b, &stored) != nil || !cmp.Equal(stored.Output, final.Output) {
 		t.Fatalf("stored %d %s", code, b)
@@ -624,7 +607,7 @@ func TestResponsesKernelTools(t *testing.T) {
 	}
 
 	// Without the header, a tool_choice naming a kernel tool names no tool at all.
-	code, b := h.respCall("POST", "/v1/responses", fmt.Sprintf(body, ""), "a")
+	code, b := h.rest("POST", "/v1/responses", fmt.Sprintf(body, ""), "a")
 	wantError(t, code, b, http.StatusBadRequest, "tool_choice.name")
 }
 
