@@ -143,7 +143,7 @@ test('a streamed function call sends its arguments as events', async () => {
   assert.equal(call.status, 'completed');
 });
 
-test('text.format json_schema answers JSON', async () => {
+test('text.format json_schema answers JSON that conforms to the schema', async () => {
   const r = await client.responses.create({
     model,
     input: 'Name a city and its country.',
@@ -163,7 +163,9 @@ test('text.format json_schema answers JSON', async () => {
   });
   assert.equal(r.text.format.type, 'json_schema');
   const parsed = JSON.parse(r.output_text);
-  assert.equal(typeof parsed, 'object');
+  assert.deepEqual(Object.keys(parsed).sort(), ['city', 'country']);
+  assert.equal(typeof parsed.city, 'string');
+  assert.equal(typeof parsed.country, 'string');
 });
 
 test('stored responses are retrieved and deleted by their agent only', async () => {
