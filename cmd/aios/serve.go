@@ -17,6 +17,7 @@ import (
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/metrics"
 	"github.com/aios-go/aios/internal/server"
+	"github.com/aios-go/aios/internal/telemetry"
 )
 
 func serveCmd() *cobra.Command {
@@ -82,6 +83,12 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	k := sys.Kernel
+	stopTracing, err := telemetry.Start(cfg.Telemetry, k, log)
+	if err != nil {
+		_ = k.Shutdown(context.Background())
+		return err
+	}
+	defer stopTracing() // after the kernel has drained: the last syscalls' spans go too
 	mc := cfg.Memory
 	opts := server.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Version: version, Logger: log,
 		Memory: server.MemoryOptions{

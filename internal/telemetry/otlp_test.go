@@ -2,57 +2,24 @@ package telemetry
 
 import (
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
+	"log/slog"
 	"testing"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
+	"github.com/aios-go/aios/internal/telemetry/otlptest"
 )
-
-// collector is an OTLP/HTTP trace receiver on loopback that keeps what it is sent.
-type collector struct {
-	mu       sync.Mutex
-	requests []*coltracepb.ExportTraceServiceRequest
-	headers  []http.Header
-	paths    []string
-}
-
-func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	req := &coltracepb.ExportTraceServiceRequest{}
-	if err == nil {
-		err = proto.Unmarshal(body, req)
-	}
-	if err != nil || r.Header.Get("Content-Type") != "application/x-protobuf" {
-		http.Error(w, "not an OTLP protobuf export", http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.requests = append(c.requests, req)
-	c.headers = append(c.headers, r.Header.Clone())
-	c.paths = append(c.paths, r.URL.Path)
-	c.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
 
 // The real exporter: a chat call's span reaches an OTLP/HTTP collector, in protobuf, at
 // /v1/traces, with the configured headers and service name, once the tracer shuts down.
 func TestOTLPExport(t *testing.T) {
-	col := &collector{}
-	srv := httptest.NewServer(col)
-	defer srv.Close()
+	col := otlptest.Start()
+	defer col.Close()
 	k := startKernel(t)
 	tr, err := New(config.Telemetry{
-		OTLPEndpoint: srv.URL, OTLPHeaders: map[string]string{"x-api-key": "k-123"},
+		OTLPEndpoint: col.URL, OTLPHeaders: map[string]string{"x-api-key": "k-123"},
 		ServiceName: "aios-test", SampleRatio: 1,
 	})
 	if err != nil {
@@ -70,73 +37,41 @@ func TestOTLPExport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if len(col.requests) == 0 {
+	exports := col.Exports()
+	if len(exports) == 0 {
 		t.Fatal("the collector received nothing")
 	}
-	for i, h := range col.headers {
-		if h.Get("X-Api-Key") != "k-123" || col.paths[i] != "/v1/traces" {
-			t.Errorf("export %d: path %s, x-api-key %q", i, col.paths[i], h.Get("X-Api-Key"))
+	for i, e := range exports {
+		if e.Header.Get("X-Api-Key") != "k-123" || e.Path != "/v1/traces" {
+			t.Errorf("export %d: path %s, x-api-key %q", i, e.Path, e.Header.Get("X-Api-Key"))
 		}
 	}
-	var chat, root *tracepb.Span
-	for _, req := range col.requests {
-		for _, rs := range req.ResourceSpans {
-			if svc := strAttr(rs.Resource.GetAttributes(), "service.name"); svc != "aios-test" {
-				t.Errorf("service.name %q", svc)
-			}
-			for _, ss := range rs.ScopeSpans {
-				for _, s := range ss.Spans {
-					switch s.Name {
-					case "chat sim-test":
-						chat = s
-					case "invoke_agent alice":
-						root = s
-					}
-				}
-			}
-		}
+	chats, roots := col.Named("chat sim-test"), col.Named("invoke_agent alice")
+	if len(chats) != 1 || len(roots) != 1 {
+		t.Fatalf("%d chat spans, %d root spans", len(chats), len(roots))
 	}
-	if chat == nil || root == nil {
-		t.Fatalf("chat span %v, root span %v", chat, root)
+	chat, root := chats[0], roots[0]
+	if chat.Service != "aios-test" {
+		t.Errorf("service.name %q", chat.Service)
 	}
 	if chat.Kind != tracepb.Span_SPAN_KIND_INTERNAL || string(chat.ParentSpanId) != string(root.SpanId) || string(chat.TraceId) != string(root.TraceId) {
 		t.Errorf("chat span kind %v, parent %x (root %x)", chat.Kind, chat.ParentSpanId, root.SpanId)
 	}
 	for k, v := range map[string]string{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "aios.sim",
 		"gen_ai.request.model": "sim-test", "gen_ai.conversation.id": "s1", "gen_ai.agent.name": "alice", "aios.state": "done"} {
-		if got := strAttr(chat.Attributes, k); got != v {
+		if got := otlptest.Str(chat.Attributes, k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if got := intAttr(chat.Attributes, "gen_ai.usage.output_tokens"); got != int64(res.Usage.CompletionTokens) || got == 0 {
+	if got := otlptest.Int(chat.Attributes, "gen_ai.usage.output_tokens"); got != int64(res.Usage.CompletionTokens) || got == 0 {
 		t.Errorf("gen_ai.usage.output_tokens %d, want %d", got, res.Usage.CompletionTokens)
 	}
-	if got := intAttr(chat.Attributes, "aios.syscall.id"); got != int64(sc.ID) {
+	if got := otlptest.Int(chat.Attributes, "aios.syscall.id"); got != int64(sc.ID) {
 		t.Errorf("aios.syscall.id %d, want %d", got, sc.ID)
 	}
 	if tm := sc.Timings(); chat.StartTimeUnixNano != uint64(tm.Arrival.UnixNano()) || chat.EndTimeUnixNano != uint64(tm.End.UnixNano()) {
 		t.Errorf("chat span %d–%d, syscall %v–%v", chat.StartTimeUnixNano, chat.EndTimeUnixNano, tm.Arrival, tm.End)
 	}
-}
-
-func strAttr(kvs []*commonpb.KeyValue, key string) string {
-	for _, kv := range kvs {
-		if kv.Key == key {
-			return kv.Value.GetStringValue()
-		}
-	}
-	return ""
-}
-
-func intAttr(kvs []*commonpb.KeyValue, key string) int64 {
-	for _, kv := range kvs {
-		if kv.Key == key {
-			return kv.Value.GetIntValue()
-		}
-	}
-	return -1
 }
 
 func TestNewRefusesMalformedEndpoint(t *testing.T) {
@@ -146,4 +81,13 @@ func TestNewRefusesMalformedEndpoint(t *testing.T) {
 			t.Errorf("%q accepted", e)
 		}
 	}
+}
+
+// Start does nothing without an endpoint: no tracer, no goroutine, nothing to stop.
+func TestStartOffByDefault(t *testing.T) {
+	stop, err := Start(config.Defaults().Telemetry, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
 }
