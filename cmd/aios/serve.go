@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aios-go/aios/internal/agents"
 	"github.com/aios-go/aios/internal/boot"
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
@@ -110,12 +111,30 @@ func serve(ctx context.Context, cfg config.Config) error {
 	mx.Watch(src)
 	opts.Metrics = mx.Handler()
 	opts.Embeddings = sys.Embeddings
-	srv := server.New(k, opts)
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		_ = k.Shutdown(context.Background())
 		return err
 	}
+	// Agents reach the kernel at the address it listens on (docs/agents.md).
+	agentRT, err := boot.Agents(cfg.Agents, k, agents.KernelURL(l.Addr()), log)
+	if err != nil {
+		l.Close()
+		_ = k.Shutdown(context.Background())
+		return err
+	}
+	stopAgents := func(context.Context) {}
+	if agentRT != nil {
+		opts.Agents = agentRT
+		// Agents go first at shutdown: their processes are killed and their syscalls
+		// cancelled, so the drain that follows does not wait on them.
+		stopAgents = func(ctx context.Context) {
+			if err := agentRT.Close(ctx); err != nil {
+				log.Warn("stopping agents", "error", err)
+			}
+		}
+	}
+	srv := server.New(k, opts)
 	log.Info("aios kernel listening", "addr", l.Addr().String(), "policy", k.Policy(),
 		"models", k.Models(), "modules", k.Status().Modules, "data_dir", cfg.DataDir, "version", version)
 	stopDiscovery := logDiscoveredModels(k, log)
@@ -127,6 +146,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
+		stopAgents(context.Background())
 		_ = k.Shutdown(context.Background())
 		return err
 	case <-ctx.Done():
@@ -134,6 +154,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	log.Info("shutting down: letting in-flight syscalls finish", "timeout", cfg.Server.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
+	stopAgents(sctx)
 	err = srv.Shutdown(sctx)
 	<-errc
 	if err != nil && !strings.Contains(err.Error(), "deadline") {

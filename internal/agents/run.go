@@ -22,13 +22,14 @@ const ResultMarker = "::aios-result::"
 
 // run is one agent run: its record, its log and the supervisor's handles.
 type run struct {
-	id     int64
-	pkg    *Package
-	task   string
-	env    []string
-	ctx    context.Context // ends on cancel, timeout or Close
-	cancel context.CancelCauseFunc
-	done   chan struct{} // closed when the run has ended for good
+	id      int64
+	program string // fixed at Start, read without the lock
+	pkg     *Package
+	task    string
+	env     []string
+	ctx     context.Context // ends on cancel, timeout or Close
+	cancel  context.CancelCauseFunc
+	done    chan struct{} // closed when the run has ended for good
 
 	mu   sync.Mutex
 	rec  api.AgentRun
@@ -163,8 +164,9 @@ func (r *Runtime) end(ru *run, err error) {
 	}
 	rec := ru.rec
 	ru.mu.Unlock()
-	if stopped && r.opts.Cancel != nil {
-		r.opts.Cancel(rec.Program, cause)
+	if stopped {
+		// Again, for calls made while the process was being stopped.
+		r.cancelProgram(ru)
 	}
 	if r.opts.Ended != nil {
 		r.opts.Ended(rec.Program)
@@ -172,6 +174,13 @@ func (r *Runtime) end(ru *run, err error) {
 	close(ru.done)
 	r.log.Info("agent run ended", "execution_id", rec.ExecutionID, "agent", rec.AgentName, "state", state,
 		"restarts", rec.Restarts, "error", rec.Error)
+}
+
+// cancelProgram has the kernel end the in-flight syscalls of a run that was stopped.
+func (r *Runtime) cancelProgram(ru *run) {
+	if r.opts.Cancel != nil {
+		r.opts.Cancel(ru.program, context.Cause(ru.ctx))
+	}
 }
 
 func errorText(err error) string {
@@ -255,6 +264,9 @@ func (r *Runtime) attempt(ru *run, attempt int) (permanent bool, err error) {
 	select {
 	case werr = <-waitc:
 	case <-ru.ctx.Done():
+		// The program's syscalls end first, as cancelled by this run, not as calls
+		// whose caller vanished; the process goes next.
+		r.cancelProgram(ru)
 		werr = r.terminate(pid, waitc)
 	}
 	<-wrote

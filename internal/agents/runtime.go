@@ -258,13 +258,14 @@ func (r *Runtime) Start(spec Spec) (api.AgentRun, error) {
 	if timeout > 0 {
 		ctx, stopTimer = context.WithTimeoutCause(ctx, timeout, api.Errorf(api.PolicyTimeout, "agent run %d did not finish within %v", id, timeout))
 	}
+	program := programID(id)
 	ru := &run{
-		id: id, pkg: spec.Package, ctx: ctx, done: make(chan struct{}),
+		id: id, program: program, pkg: spec.Package, ctx: ctx, done: make(chan struct{}),
 		cancel: func(cause error) { cancel(cause); stopTimer() },
 		logs:   newLogRing(r.opts.LogLines),
 		rec: api.AgentRun{
 			ExecutionID: id, AgentID: spec.AgentID, AgentName: spec.Package.Name, Kind: string(spec.Package.Kind),
-			Dir: spec.Package.Dir, Program: programID(id), Task: spec.Task, Config: spec.Config,
+			Dir: spec.Package.Dir, Program: program, Task: spec.Task, Config: spec.Config,
 			State: api.AgentQueued, Submitted: time.Now(), Limits: limits, Restart: restart,
 			TimeoutSeconds: timeout.Seconds(), Requirements: spec.Package.Requirements,
 		},

@@ -34,6 +34,8 @@ type Config struct {
 	Tools      Tools      `koanf:"tools"`
 	// Telemetry exports a trace span per syscall over OTLP; off unless an endpoint is set.
 	Telemetry Telemetry `koanf:"telemetry"`
+	// Agents configures the agent runtime (agents.go).
+	Agents Agents `koanf:"agents"`
 }
 
 // Telemetry configures OpenTelemetry traces (docs/observability.md). Tracing is off while
@@ -357,7 +359,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools", "telemetry"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools", "telemetry", "agents"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -447,6 +449,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 	}
 	errs = append(errs, c.Tools.check()...)
 	errs = append(errs, c.Telemetry.check()...)
+	errs = append(errs, c.Agents.normalise(c.DataDir)...)
 	if c.Embeddings.Core != "" {
 		found := false
 		for _, m := range c.LLMs.Models {

@@ -38,6 +38,8 @@ type Options struct {
 	Embeddings EmbeddingModels
 	// Metrics serves GET /metrics (internal/metrics), when set.
 	Metrics http.Handler
+	// Agents runs agents (POST /agents/submit, routes_agents.go); nil: the routes answer 501.
+	Agents AgentRuntime
 }
 
 // Server serves the kernel over HTTP.
@@ -69,6 +71,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesResponses()
 	s.routesAnthropic()
 	s.routesOpenAIMore()
+	s.routesAgents()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
