@@ -24,7 +24,7 @@ type SyscallView struct {
 	// Resource is what the call runs on besides a module slot: an LLM call's model, a
 	// tool call's tool.
 	Resource string
-	// Core is the LLM core running the call now; in-flight LLM calls only.
+	// Core is the LLM core running the call now; running LLM calls only.
 	Core  string
 	State string
 	// Kind is an ended call's error kind; "" when it is done.
@@ -52,6 +52,18 @@ type Snapshot struct {
 	// LastEnded is the Seq of the latest ended syscall: Ended(LastEnded) returns what
 	// ends after this snapshot.
 	LastEnded uint64
+	// Queued and Running count each module's calls, and Cores are the LLM cores' loads
+	// (in Status's order), at the same moment as InFlight, so a view drawn from both
+	// adds up.
+	Queued, Running [sched.NumModules]int
+	Cores           []CoreLoad
+}
+
+// CoreLoad is what an LLM core runs at the moment of a Snapshot.
+type CoreLoad struct {
+	ID       string // as Status names it
+	Inflight int
+	Tokens   int // KV tokens its calls hold (prompt and output budget)
 }
 
 // Snapshot lists the syscalls in flight, taken under the kernel's lock so every call is
@@ -61,6 +73,15 @@ func (k *Kernel) Snapshot() Snapshot {
 	defer k.mu.Unlock()
 	now := time.Now()
 	s := Snapshot{Time: now, InFlight: make([]SyscallView, 0, len(k.inflight)), LastEnded: k.recent.seq}
+	for m := sched.Module(0); m < sched.NumModules; m++ {
+		s.Queued[m] = k.sched.Queued(m)
+	}
+	for _, l := range k.sched.Loads() {
+		s.Running[l.Spec.Module] += l.Inflight
+		if l.Spec.Module == sched.LLM {
+			s.Cores = append(s.Cores, CoreLoad{ID: coreName(k.cores[l.Spec.ID]), Inflight: l.Inflight, Tokens: l.Tokens})
+		}
+	}
 	for _, sc := range k.inflight {
 		v := k.viewLocked(sc)
 		if c := sc.call; c.State == sched.Queued {
@@ -70,6 +91,9 @@ func (k *Kernel) Snapshot() Snapshot {
 			v.Waited = max(now.Sub(sc.timings.Arrival)-c.Service, c.Waited)
 		} else {
 			v.State = "running"
+			if sc.Module == sched.LLM && int(c.Core) < len(k.cores) {
+				v.Core = coreName(k.cores[c.Core])
+			}
 		}
 		s.InFlight = append(s.InFlight, v)
 	}
@@ -103,9 +127,6 @@ func (k *Kernel) viewLocked(sc *Syscall) SyscallView {
 	}
 	if sc.llmState != nil {
 		v.Preempted = sc.preempted
-		if sc.core != nil && sc.stopRun != nil {
-			v.Core = coreName(sc.core)
-		}
 	}
 	return v
 }
@@ -120,7 +141,6 @@ type recentRing struct {
 // from end, so the ring holds every syscall that ended, in order.
 func (k *Kernel) recordEnd(sc *Syscall) {
 	v := k.viewLocked(sc)
-	v.Core = ""
 	v.State = string(sc.state)
 	v.Kind = api.KindOf(sc.err)
 	v.End = sc.timings.End

@@ -59,6 +59,10 @@ func TestSnapshotInFlightAndEnded(t *testing.T) {
 	if len(s.InFlight) != 4 || s.LastEnded != 0 {
 		t.Fatalf("snapshot: %d in flight, last ended %d: %+v", len(s.InFlight), s.LastEnded, s.InFlight)
 	}
+	if s.Queued[sched.LLM] != 2 || s.Running[sched.LLM] != 1 || s.Running[sched.Tool] != 1 || s.Queued[sched.Tool] != 0 ||
+		len(s.Cores) != 1 || s.Cores[0].ID != "test/m#0" || s.Cores[0].Inflight != 1 || s.Cores[0].Tokens == 0 {
+		t.Errorf("counts: queued %v running %v cores %+v", s.Queued, s.Running, s.Cores)
+	}
 	byID := map[uint64]SyscallView{}
 	for i, v := range s.InFlight {
 		if i > 0 && v.ID <= s.InFlight[i-1].ID {

@@ -159,8 +159,9 @@ func (st *reqStats) log(log *slog.Logger, r *http.Request, took time.Duration) {
 	switch {
 	case status >= 400 || kind != "":
 		level = slog.LevelWarn
-	case r.Pattern == "GET /metrics":
-		// A scraper calls every few seconds; at info its lines would drown the others.
+	case r.Pattern == "GET /metrics" || strings.HasPrefix(r.Pattern, "GET /ui"):
+		// A scraper calls every few seconds, the dashboard and `aios top` as often; at
+		// info their lines would drown the others.
 		level = slog.LevelDebug
 	}
 	log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)

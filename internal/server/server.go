@@ -72,6 +72,7 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesAnthropic()
 	s.routesOpenAIMore()
 	s.routesAgents()
+	s.routesUI()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
