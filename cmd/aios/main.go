@@ -18,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), simCmd(), benchCmd(), mcpCmd(), agentsCmd(), versionCmd())
+	root.AddCommand(serveCmd(), simCmd(), benchCmd(), mcpCmd(), agentsCmd(), topCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "aios:", err)
 		os.Exit(1)
