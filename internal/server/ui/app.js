@@ -126,7 +126,7 @@ function renderAgents(st) {
     const progs = el('td', { className: 'progs', 'data-testid': 'agent-programs' });
     a.programs.forEach((p, i) => {
       if (i) progs.append(', ');
-      progs.append(p.inflight ? el('b', { title: p.inflight + ' in flight' }, p.name) : p.name);
+      progs.append(el('span', { className: 'prog' + (p.inflight ? ' live' : ''), title: p.inflight ? p.inflight + ' in flight' : null }, p.name));
     });
     const tr = el('tr', {
       className: 'agent' + (view.agent === a.name ? ' selected' : ''),
