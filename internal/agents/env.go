@@ -64,8 +64,10 @@ func (r *Runtime) childEnv(run *run) []string {
 		"OPENAI_API_KEY":     apiKey,
 		"ANTHROPIC_BASE_URL": base,
 		"ANTHROPIC_API_KEY":  apiKey,
-		// Python agents' prints reach the log as they happen, not at exit.
-		"PYTHONUNBUFFERED": "1",
+		// Python agents' prints reach the log as they happen, not at exit, and no
+		// __pycache__ is written into the agent's folder, which may be read-only.
+		"PYTHONUNBUFFERED":        "1",
+		"PYTHONDONTWRITEBYTECODE": "1",
 	} {
 		env[k] = v
 	}
