@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -259,6 +260,31 @@ func (a *Approvals) Decide(ctx context.Context, id string, approve bool, by, why
 	}
 	a.mu.Unlock()
 	return ap, nil
+}
+
+// expireOrphans closes the approvals a previous run of this kernel left pending: the
+// calls that waited on them are gone, so approving one would do nothing. Only for a
+// store this kernel owns alone; on a shared PostgreSQL they may be another kernel's.
+func (a *Approvals) expireOrphans(ctx context.Context) error {
+	if !a.store.exclusive {
+		return nil
+	}
+	var n int64
+	err := a.store.write(ctx, func(tx sqldb.Tx) error {
+		var err error
+		n, err = tx.Exec(ctx, `UPDATE access_approvals SET status = 'expired', decided_by = 'kernel',
+			decided_reason = 'the kernel restarted while the call waited', decided_at = $1 WHERE status = 'pending'`, a.clock.Now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return internal(err, "close the approvals of the previous run")
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err = a.audit.Append(ctx, Entry{Who: "kernel", Action: "approval.decide", Resource: "approvals", Decision: string(Expired),
+		Details: map[string]string{"reason": "the kernel restarted while the calls waited", "count": strconv.FormatInt(n, 10)}})
+	return err
 }
 
 const approvalCols = `id, principal, tenant, action, resource, path, reason, created, deadline, status, decided_by, decided_reason, decided_at`

@@ -226,3 +226,33 @@ func TestApprovalHoldsQuotaSlot(t *testing.T) {
 	}
 	d.Release(0)
 }
+
+// Approvals a previous run left pending are closed at start-up: nobody waits on them.
+func TestApprovalsOrphanedByRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := StoreConfig{Path: filepath.Join(t.TempDir(), "a.db")}
+	clk := newFakeClock()
+	m := open(t, cfg, clk, "")
+	p := Principal{Kind: KindAgent, Name: "alice", Tenant: DefaultTenant}
+	cctx, cancel := context.WithCancel(ctx)
+	ap, out := asked(t, m, func() error {
+		_, err := m.Check(cctx, p, StorageDelete, Namespace("alice"), Context{})
+		return err
+	})
+	// Simulate a crash: the row stays pending as the process dies with its waiter.
+	if _, err := m.store.db.Read().Exec(ctx, `UPDATE access_approvals SET status = 'pending' WHERE id = $1`, ap.ID); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-out
+	if _, err := m.store.db.Read().Exec(ctx, `UPDATE access_approvals SET status = 'pending' WHERE id = $1`, ap.ID); err != nil {
+		t.Fatal(err)
+	}
+	m2 := open(t, cfg, clk, "")
+	if got := must[Approval](t)(m2.Approvals.Get(ctx, ap.ID)); got.Status != Expired || !strings.Contains(got.DecidedReason, "restarted") {
+		t.Fatalf("after restart %+v", got)
+	}
+	if list := must[[]Approval](t)(m2.Approvals.List(ctx, "", 0)); len(list) != 0 {
+		t.Fatalf("pending after restart: %+v", list)
+	}
+}

@@ -92,7 +92,7 @@ func (k *Keys) Issue(ctx context.Context, kind Kind, owner string) (string, KeyI
 	if err := k.checkOwner(ctx, kind, owner); err != nil {
 		return "", KeyInfo{}, err
 	}
-	key, info, err := k.insert(ctx, kind, owner, "")
+	key, info, err := k.insert(ctx, kind, owner, "", time.Time{})
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
@@ -119,7 +119,7 @@ func (k *Keys) checkOwner(ctx context.Context, kind Kind, owner string) error {
 
 // insert stores a new key; old, when set, is the key it replaces, revoked at oldEnd in
 // the same transaction.
-func (k *Keys) insert(ctx context.Context, kind Kind, owner string, old string, oldEnd ...time.Time) (string, KeyInfo, error) {
+func (k *Keys) insert(ctx context.Context, kind Kind, owner, old string, oldEnd time.Time) (string, KeyInfo, error) {
 	id, secret := make([]byte, keyIDLen/2), make([]byte, keySecretSz)
 	if _, err := rand.Read(id); err != nil {
 		return "", KeyInfo{}, internal(err, "draw a key")
@@ -135,7 +135,7 @@ func (k *Keys) insert(ctx context.Context, kind Kind, owner string, old string, 
 			return err
 		}
 		if old != "" {
-			_, err := tx.Exec(ctx, `UPDATE access_keys SET revoked = $2, replaced_by = $3 WHERE id = $1`, old, oldEnd[0].UnixNano(), info.ID)
+			_, err := tx.Exec(ctx, `UPDATE access_keys SET revoked = $2, replaced_by = $3 WHERE id = $1`, old, oldEnd.UnixNano(), info.ID)
 			return err
 		}
 		return nil

@@ -68,6 +68,10 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	m.Directory = newDirectory(st, m.Audit, o.Clock, o.CacheTTL)
 	m.Keys = newKeys(st, m.Directory, m.Audit, o.Clock, o.CacheTTL)
 	m.Approvals = newApprovals(st, m.Audit, o.Clock, o.ApprovalTimeout)
+	if err := m.Approvals.expireOrphans(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if m.Quotas, err = newQuotas(ctx, st, m.Audit, o.Clock); err != nil {
 		st.Close()
 		return nil, err

@@ -85,7 +85,8 @@ type scopeState struct {
 	dirty    bool
 }
 
-// Quotas enforces per-agent and per-tenant limits at admission. Counters live in memory
+// Quotas enforces per-agent and per-tenant limits at admission. Only scopes that have
+// limits are counted, from when they get them. Counters live in memory
 // and are written to the store by Flush (the manager's Run does every few seconds, and
 // Close); a kernel that dies loses at most the usage since the last flush. Kernels
 // sharing a database each enforce their own counters.
@@ -240,9 +241,20 @@ func (q *Quotas) Admit(p Principal, act Action, estimate int64) (Release, error)
 		return noRelease, nil
 	}
 	estimate = max(0, estimate)
-	scopes := scopesOf(p)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	// Only scopes with a quota are counted: with authentication off, agent names are
+	// whatever callers send, and counting each would grow without bound. What every
+	// agent uses is the kernel's accounting's to report (/admin/usage).
+	var scopes []Scope
+	for _, s := range scopesOf(p) {
+		if st, ok := q.scopes[s]; ok && st.limits != (Limits{}) {
+			scopes = append(scopes, s)
+		}
+	}
+	if len(scopes) == 0 {
+		return noRelease, nil
+	}
 	now := q.clock.Now()
 	var refusal *api.Error
 	for _, s := range scopes {
@@ -380,21 +392,28 @@ type Usage struct {
 	TPMLeft *float64 `json:"tpm_left,omitempty"`
 }
 
-// Usage reports p's usage and its tenant's.
+// Usage reports p's usage and its tenant's (admins have none).
 func (q *Quotas) Usage(p Principal) []Usage {
 	out := []Usage{}
+	if p.Kind != KindAgent {
+		return out
+	}
 	for _, s := range scopesOf(p) {
 		out = append(out, q.UsageOf(s))
 	}
 	return out
 }
 
-// UsageOf reports the usage of one scope.
+// UsageOf reports the usage of one scope: zero for a scope without a quota, whose
+// calls are not counted here.
 func (q *Quotas) UsageOf(s Scope) Usage {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clock.Now()
-	st := q.state(s)
+	st, ok := q.scopes[s]
+	if !ok {
+		st = &scopeState{}
+	}
 	st.roll(now)
 	u := Usage{Scope: s, Limits: st.limits, InFlight: st.inflight,
 		HourUsed: st.windows[0].used, HourReserved: st.windows[0].reserved, HourRenews: st.windows[0].start.Add(time.Hour),
@@ -433,7 +452,11 @@ func (q *Quotas) Scopes() []Scope {
 // Calls in flight still end normally; what they use counts from now on.
 func (q *Quotas) Reset(ctx context.Context, s Scope) error {
 	q.mu.Lock()
-	st := q.state(s)
+	st, ok := q.scopes[s]
+	if !ok {
+		q.mu.Unlock()
+		return api.Errorf(api.CallerNotFound, "access: %s has no quota to reset", s)
+	}
 	now := q.clock.Now()
 	st.roll(now)
 	for i := range st.windows {

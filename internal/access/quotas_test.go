@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,9 @@ func TestQuotaBudgetExceededThenReset(t *testing.T) {
 		must[Agent](t)(m.Directory.AddAgent(ctx, Agent{Name: "alice"}))
 		p := must[Principal](t)(m.Local(ctx, "alice"))
 		if err := m.Quotas.Set(ctx, Scope{ScopeAgent, "alice"}, Limits{TokensPerHour: 1000, TokensPerDay: 5000}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Quotas.Set(ctx, Scope{ScopeTenant, DefaultTenant}, Limits{TokensPerDay: 1_000_000}); err != nil {
 			t.Fatal(err)
 		}
 		call := func(estimate, actual int64) error {
@@ -172,6 +176,16 @@ func TestQuotaConcurrencyAndTenant(t *testing.T) {
 	}
 	if got := m.Quotas.Scopes(); len(got) != 2 || got[0] != (Scope{ScopeAgent, "a"}) {
 		t.Fatalf("scopes %v", got)
+	}
+	// Agents without a quota are not counted, however many names callers invent.
+	for i := range 100 {
+		must[Release](t)(m.Quotas.Admit(Principal{Kind: KindAgent, Name: fmt.Sprint("x", i)}, ToolCall, 10))(10)
+	}
+	if len(m.Quotas.scopes) != 2 {
+		t.Fatalf("%d scopes tracked", len(m.Quotas.scopes))
+	}
+	if err := m.Quotas.Reset(ctx, Scope{ScopeAgent, "x1"}); kindOf(err) != api.CallerNotFound {
+		t.Fatalf("reset without a quota: %v", err)
 	}
 	if err := m.Quotas.Set(ctx, Scope{"team", "x"}, Limits{}); kindOf(err) != api.CallerBadRequest {
 		t.Fatal(err)

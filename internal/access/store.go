@@ -52,6 +52,9 @@ const schemaLock = 0x61696f73616363 // "aiosacc"
 // Store is the access manager's open database.
 type Store struct {
 	db sqldb.DB
+	// exclusive is true for SQLite, whose file one kernel owns: what it finds pending
+	// at start-up was left by its own previous run.
+	exclusive bool
 }
 
 // OpenStore opens (creating them if needed) the access manager's tables.
@@ -65,7 +68,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		if err != nil {
 			return nil, api.Wrap(api.KernelInternal, err, "access: open %s", cfg.Path)
 		}
-		return &Store{db: db}, nil
+		return &Store{db: db, exclusive: true}, nil
 	case "postgres", "postgresql":
 		if cfg.DSN == "" {
 			return nil, api.Errorf(api.CallerBadRequest, "access: the postgres backend needs a DSN (postgres://user@host:port/db)")
