@@ -65,6 +65,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 // shape. A module that is not enabled answers in that shape too, with status_code 501;
 // a call the kernel refused before it became a syscall is the caller's fault (HTTP 4xx).
 func (s *Server) syscall(w http.ResponseWriter, r *http.Request, call kernel.Call, render func(res any, err error) any) {
+	call.Program = sessionOf(r, call.Program)
 	res, sc, err := s.k.Do(r.Context(), call)
 	noteSyscall(r.Context(), sc)
 	if sc == nil {
@@ -175,7 +176,7 @@ func (s *Server) queryLLM(w http.ResponseWriter, r *http.Request, q *api.QueryRe
 	} else {
 		req.Model = m
 	}
-	call := kernel.LLMCall{Agent: q.AgentName, Program: d.Session, Op: action, Request: req}
+	call := kernel.LLMCall{Agent: q.AgentName, Program: sessionOf(r, d.Session), Op: action, Request: req}
 	if d.Priority != nil {
 		call.Priority = *d.Priority
 	}
@@ -280,4 +281,15 @@ func (s *Server) queryStorage(w http.ResponseWriter, r *http.Request, q *api.Que
 	}
 	s.syscall(w, r, kernel.Call{Agent: q.AgentName, Module: sched.Storage, Op: d.OperationType, Args: &d.Params},
 		storageAnswer(r))
+}
+
+// sessionOf is the program a /query call belongs to: the session its query data names,
+// else the X-AIOS-Session header, which lets a supervised agent (whose runtime gives it
+// a program id) have its storage and memory queries, which carry no session field,
+// scheduled and cancelled with the rest of its program. "" is the agent's default.
+func sessionOf(r *http.Request, named string) string {
+	if named != "" {
+		return named
+	}
+	return r.Header.Get(api.HeaderSession)
 }

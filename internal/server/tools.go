@@ -202,7 +202,7 @@ func (s *Server) queryTool(w http.ResponseWriter, r *http.Request, q *api.QueryR
 			return
 		}
 	}
-	runs := s.runTools(r.Context(), q.AgentName, d.Session, d.ToolCalls)
+	runs := s.runTools(r.Context(), q.AgentName, sessionOf(r, d.Session), d.ToolCalls)
 	writeJSON(w, http.StatusOK, multiTimings(toolResponse(runs), nil, runs))
 }
 

@@ -199,3 +199,22 @@ func TestChatToolLoop(t *testing.T) {
 		}
 	}
 }
+
+// X-AIOS-Session names the program of /query calls whose query data names none: a
+// supervised agent's runtime gives it a program id, and every module's calls must be
+// scheduled under it.
+func TestQuerySessionHeader(t *testing.T) {
+	h := startSystem(t, nil)
+	req, _ := http.NewRequest("POST", h.url+"/query", strings.NewReader(`{"agent_name": "a", "query_type": "llm",
+		"query_data": {"messages": [{"role": "user", "content": "hi"}], "max_new_tokens": 2}}`))
+	req.Header.Set(api.HeaderSession, "run-7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	code, b := h.rest("GET", "/admin/usage?session=run-7", "", "")
+	if code != 200 || !strings.Contains(string(b), `"run-7"`) || !strings.Contains(string(b), `"calls":1`) {
+		t.Fatalf("usage of session run-7: %d %s", code, b)
+	}
+}
