@@ -145,6 +145,9 @@ type LLMCoreStatus struct {
 	// State is "ok", "open" (taken out by the circuit breaker until a health probe
 	// passes) or "cooling" (held out for the Retry-After its provider sent).
 	State string `json:"state,omitempty"`
+	// Held says new calls are held back in the kernel because the core's engine reports
+	// it saturated (metrics admission).
+	Held bool `json:"held,omitempty"`
 }
 
 // LLMListEntry is one element of GET /core/llms/list.

@@ -21,6 +21,8 @@ type SyscallView struct {
 	Program string
 	Module  sched.Module
 	Op      string
+	// Priority is the caller's priority (larger runs first under the priority policy).
+	Priority int
 	// Resource is what the call runs on besides a module slot: an LLM call's model, a
 	// tool call's tool.
 	Resource string
@@ -116,7 +118,7 @@ func (k *Kernel) Stopped() <-chan struct{} { return k.stopped }
 // viewLocked fills what in-flight and ended views share. Called under k.mu.
 func (k *Kernel) viewLocked(sc *Syscall) SyscallView {
 	v := SyscallView{
-		ID: sc.ID, Agent: sc.Agent, Program: sc.Program, Module: sc.Module, Op: sc.Op,
+		ID: sc.ID, Agent: sc.Agent, Program: sc.Program, Module: sc.Module, Op: sc.Op, Priority: sc.Priority,
 		Arrival: sc.timings.Arrival, Start: sc.timings.Start,
 	}
 	if c := sc.call; c != nil {

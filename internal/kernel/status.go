@@ -50,7 +50,7 @@ func (k *Kernel) Status() api.CoreStatus {
 			Inflight: l.Inflight, TokensInflight: l.Tokens,
 			MaxInflight: e.capacity.MaxInflight, MaxTokensInflight: e.capacity.MaxTokens,
 			Completed: e.completed.Load(), Failed: e.failed.Load(),
-			Retried: e.retried.Load(), State: states[i],
+			Retried: e.retried.Load(), State: states[i], Held: l.Held,
 		})
 	}
 	return st

@@ -12,6 +12,7 @@ import (
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/memory"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/tool"
 )
 
@@ -23,7 +24,7 @@ func (fakeKernel) Status() api.CoreStatus {
 		Queued:  map[string]int{"llm": 3, "storage": 0},
 		Running: map[string]int{"llm": 2},
 		LLMCores: []api.LLMCoreStatus{{ID: "vllm/m#0", Name: "m", Healthy: true, Inflight: 2, TokensInflight: 900,
-			MaxInflight: 8, MaxTokensInflight: 4096, Completed: 10, Failed: 1, Retried: 2, State: "cooling"}},
+			MaxInflight: 8, MaxTokensInflight: 4096, Completed: 10, Failed: 1, Retried: 2, State: "cooling", Held: true}},
 	}
 }
 
@@ -34,6 +35,18 @@ func (fakeKernel) Usage(kernel.UsageFilter) api.UsageReport {
 
 func (fakeKernel) WorkingSetStats() kernel.WorkingSetStats {
 	return kernel.WorkingSetStats{Enabled: true, Active: 2, Tokens: 3000, Admissions: 5, Suspensions: 1}
+}
+
+// Snapshot: two LLM calls queued at priorities 0 and 5, two calls of a busy tool waiting
+// for it, and a running one, which no queue metric counts.
+func (fakeKernel) Snapshot() kernel.Snapshot {
+	return kernel.Snapshot{InFlight: []kernel.SyscallView{
+		{Module: sched.LLM, State: "queued", Resource: "m"},
+		{Module: sched.LLM, State: "queued", Resource: "m", Priority: 5},
+		{Module: sched.Tool, State: "queued", Resource: "everything__echo"},
+		{Module: sched.Tool, State: "queued", Resource: "everything__echo"},
+		{Module: sched.Tool, State: "running", Resource: "calculator"},
+	}}
 }
 
 type fakeTools []tool.Stats
@@ -88,9 +101,21 @@ aios_workingset_admissions_total 5
 # HELP aios_memory_faults_total Accesses that had to load a note from the database.
 # TYPE aios_memory_faults_total counter
 aios_memory_faults_total 7
+# HELP aios_core_held Whether new calls are held back from an LLM core because its engine reports it saturated: 1 or 0.
+# TYPE aios_core_held gauge
+aios_core_held{core="vllm/m#0",model="m"} 1
+# HELP aios_queued_syscalls Syscalls waiting in a module's queue, by the caller's priority.
+# TYPE aios_queued_syscalls gauge
+aios_queued_syscalls{module="llm",priority="0"} 1
+aios_queued_syscalls{module="llm",priority="5"} 1
+aios_queued_syscalls{module="tool",priority="0"} 2
+# HELP aios_tool_queued Tool calls waiting for a free slot of their tool.
+# TYPE aios_tool_queued gauge
+aios_tool_queued{tool="everything__echo"} 2
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "aios_core_state", "aios_agent_tokens_total",
-		"aios_tool_breaker_open", "aios_queue_length", "aios_workingset_admissions_total", "aios_memory_faults_total"); err != nil {
+		"aios_tool_breaker_open", "aios_queue_length", "aios_workingset_admissions_total", "aios_memory_faults_total",
+		"aios_core_held", "aios_queued_syscalls", "aios_tool_queued"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,7 @@ import (
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/memory"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/tool"
 )
 
@@ -59,6 +61,13 @@ type state struct {
 	toolInflight, toolMaxInflight, toolBreakerOpen                   *prometheus.Desc
 	memHotNotes, memHotBytes, memBudget, memEvictions, memFaults     *prometheus.Desc
 	memNotes                                                         *prometheus.Desc
+	coreHeld, queuedByPriority, toolQueued                           *prometheus.Desc
+}
+
+// snapshotter is a Kernel that can list its syscalls in flight, for the queue's make-up
+// by priority and tool; *kernel.Kernel is one.
+type snapshotter interface {
+	Snapshot() kernel.Snapshot
 }
 
 func newState(src Sources) *state {
@@ -106,6 +115,10 @@ func newState(src Sources) *state {
 		memEvictions: d("aios_memory_evictions_total", "Notes evicted from the hot set."),
 		memFaults:    d("aios_memory_faults_total", "Accesses that had to load a note from the database."),
 		memNotes:     d("aios_memory_notes", "Notes in the memory database."),
+
+		coreHeld:         d("aios_core_held", "Whether new calls are held back from an LLM core because its engine reports it saturated: 1 or 0.", "core", "model"),
+		queuedByPriority: d("aios_queued_syscalls", "Syscalls waiting in a module's queue, by the caller's priority.", "module", "priority"),
+		toolQueued:       d("aios_tool_queued", "Tool calls waiting for a free slot of their tool.", "tool"),
 	}
 }
 
@@ -119,6 +132,7 @@ func (s *state) descs() []*prometheus.Desc {
 		s.toolCalls, s.toolErrors, s.toolRejected, s.toolTimeouts,
 		s.toolInflight, s.toolMaxInflight, s.toolBreakerOpen,
 		s.memHotNotes, s.memHotBytes, s.memBudget, s.memEvictions, s.memFaults, s.memNotes,
+		s.coreHeld, s.queuedByPriority, s.toolQueued,
 	}
 }
 
@@ -182,12 +196,16 @@ func (s *state) collectKernel(gauge, counter func(*prometheus.Desc, float64, ...
 		gauge(s.coreMaxInflight, float64(c.MaxInflight), c.ID, c.Name)
 		gauge(s.coreMaxTokens, float64(c.MaxTokensInflight), c.ID, c.Name)
 		gauge(s.coreUp, bool01(c.Healthy), c.ID, c.Name)
+		gauge(s.coreHeld, bool01(c.Held), c.ID, c.Name)
 		for _, state := range coreStates {
 			gauge(s.coreState, bool01(c.State == state), c.ID, c.Name, state)
 		}
 		counter(s.coreCompleted, float64(c.Completed), c.ID, c.Name)
 		counter(s.coreFailed, float64(c.Failed), c.ID, c.Name)
 		counter(s.coreRetries, float64(c.Retried), c.ID, c.Name)
+	}
+	if sn, ok := k.(snapshotter); ok {
+		s.collectQueued(sn.Snapshot(), gauge)
 	}
 	if ws := k.WorkingSetStats(); ws.Enabled {
 		gauge(s.wsActive, float64(ws.Active))
@@ -220,4 +238,30 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// collectQueued breaks the queues down by priority, and the tool queue by tool: which
+// callers wait, and which tool is the bottleneck.
+func (s *state) collectQueued(sn kernel.Snapshot, gauge func(*prometheus.Desc, float64, ...string)) {
+	type key struct {
+		module   string
+		priority int
+	}
+	byPriority := map[key]int{}
+	byTool := map[string]int{}
+	for _, v := range sn.InFlight {
+		if v.State != "queued" {
+			continue
+		}
+		byPriority[key{v.Module.String(), v.Priority}]++
+		if v.Module == sched.Tool && s.src.Tools != nil {
+			byTool[v.Resource]++
+		}
+	}
+	for k, n := range byPriority {
+		gauge(s.queuedByPriority, float64(n), k.module, strconv.Itoa(k.priority))
+	}
+	for t, n := range byTool {
+		gauge(s.toolQueued, float64(n), t)
+	}
 }

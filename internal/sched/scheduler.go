@@ -54,6 +54,7 @@ type CoreLoad struct {
 	Inflight int
 	Tokens   int
 	Down     bool
+	Held     bool // new calls held back: its engine reports it saturated
 }
 
 // Scheduler holds one queue per module and the cores calls run on.
@@ -128,7 +129,7 @@ func (s *Scheduler) SetHeld(id CoreID, held bool) {
 func (s *Scheduler) Loads() []CoreLoad {
 	out := make([]CoreLoad, len(s.cores))
 	for i, c := range s.cores {
-		out[i] = CoreLoad{Spec: c.spec, Inflight: c.inflight, Tokens: c.tokens, Down: c.down}
+		out[i] = CoreLoad{Spec: c.spec, Inflight: c.inflight, Tokens: c.tokens, Down: c.down, Held: c.held}
 	}
 	return out
 }
