@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aios-go/aios/internal/access"
 	"github.com/aios-go/aios/internal/agents"
 	"github.com/aios-go/aios/internal/boot"
 	"github.com/aios-go/aios/internal/config"
@@ -47,6 +48,9 @@ config.yaml shape is accepted), then AIOS_* environment variables
 			if err != nil {
 				return err
 			}
+			if insecure, _ := cmd.Flags().GetBool("insecure-no-auth"); insecure {
+				cfg.Access.InsecureNoAuth = true
+			}
 			return serve(cmd.Context(), cfg)
 		},
 	}
@@ -57,6 +61,7 @@ config.yaml shape is accepted), then AIOS_* environment variables
 	f.String("policy", "fifo", "scheduling policy: fifo, rr, priority")
 	f.Duration("time-slice", 0, "round-robin time slice (default 500ms)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.Bool("insecure-no-auth", false, "listen beyond loopback without authentication (access.insecure_no_auth)")
 	f.String("log-format", "text", "log format: text or json")
 	return cmd
 }
@@ -75,6 +80,11 @@ func newLogger(c config.Log) *slog.Logger {
 
 func serve(ctx context.Context, cfg config.Config) error {
 	log := newLogger(cfg.Log)
+	// Without authentication, only loopback: anyone who reaches the port could call
+	// every model and read every agent's data (docs/security.md).
+	if err := access.CheckListen(cfg.Server.Addr, cfg.Access.Auth, cfg.Access.InsecureNoAuth); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -84,6 +94,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	k := sys.Kernel
+	// The access manager closes after the kernel has drained (deferred first, so it runs
+	// last): the syscalls that end in the drain release their quotas into it.
+	defer func() {
+		if err := sys.CloseAccess(); err != nil {
+			log.Warn("closing the access manager", "error", err)
+		}
+	}()
 	stopTracing, err := telemetry.Start(cfg.Telemetry, k, log)
 	if err != nil {
 		_ = k.Shutdown(context.Background())
@@ -111,6 +128,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	mx.Watch(src)
 	opts.Metrics = mx.Handler()
 	opts.Embeddings = sys.Embeddings
+	opts.Access = sys.Access
 	l, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		_ = k.Shutdown(context.Background())

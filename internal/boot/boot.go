@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aios-go/aios/internal/access"
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
@@ -46,6 +47,21 @@ type System struct {
 	MCPServers []*mcp.Server
 	// Embeddings serves /v1/embeddings from the models that embed.
 	Embeddings *EmbeddingModels
+	// Access is the access manager, set when access.auth is on; every syscall then
+	// passes its gate. CloseAccess closes it after the kernel has drained.
+	Access      *access.Manager
+	closeAccess func() error
+}
+
+// CloseAccess stops the access manager, if there is one: call it after the kernel's
+// Shutdown, since syscalls release their quotas as they end. Calling it again does nothing.
+func (s *System) CloseAccess() error {
+	if s.closeAccess == nil {
+		return nil
+	}
+	f := s.closeAccess
+	s.closeAccess = nil
+	return f()
 }
 
 // Option sets what a program, not its configuration, gives the kernel: hooks.
@@ -151,6 +167,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		if ts, ok := opts.Services[sched.Tool].(*toolService); ok {
 			_ = ts.Close()
 		}
+		_ = sys.CloseAccess()
 	}
 	opts.Services = make(map[sched.Module]kernel.Service)
 	if !cfg.Storage.Disabled {
@@ -183,6 +200,19 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		}
 		sys.Tools, sys.MCPServers = ts.m, ts.servers
 		opts.Services[sched.Tool] = ts
+	}
+	if cfg.Access.Auth {
+		m, closeAccess, err := openAccess(cfg, log)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		sys.Access, sys.closeAccess = m, closeAccess
+		def := cfg.LLMs.Default
+		if def == "" && len(cores) > 0 {
+			def = cores[0].Model
+		}
+		opts.Gate = accessGate{m: m, storage: &sys.Storage, tools: &sys.Tools, defaultLLM: def}.gate
 	}
 	for _, o := range with {
 		o(&opts)

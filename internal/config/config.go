@@ -36,6 +36,26 @@ type Config struct {
 	Telemetry Telemetry `koanf:"telemetry"`
 	// Agents configures the agent runtime (agents.go).
 	Agents Agents `koanf:"agents"`
+	// Access configures the access manager (docs/security.md); off unless Auth is set.
+	Access Access `koanf:"access"`
+}
+
+// Access configures the access manager: API keys, Cedar policies, approvals, quotas
+// and the audit log (docs/security.md).
+type Access struct {
+	// Auth turns authentication on: every request but GET /status and GET
+	// /shared/{token} must carry an API key, and every syscall passes the gate.
+	Auth bool `koanf:"auth"`
+	// InsecureNoAuth lets the kernel listen beyond loopback without authentication.
+	InsecureNoAuth bool `koanf:"insecure_no_auth"`
+	// PolicyDir holds the operator's *.cedar policies, reloaded as they change.
+	PolicyDir string `koanf:"policy_dir"`
+	// ApprovalTimeout is how long a call waits for a person's decision (5m).
+	ApprovalTimeout time.Duration `koanf:"approval_timeout"`
+	// Backend and DSN default to storage's; Path to <data_dir>/access.db.
+	Backend string `koanf:"backend"`
+	Path    string `koanf:"path"`
+	DSN     string `koanf:"dsn"`
 }
 
 // Telemetry configures OpenTelemetry traces (docs/observability.md). Tracing is off while
@@ -359,7 +379,7 @@ func defaultDataDir() string {
 
 // sections are the top-level keys an AIOS_* variable can address: AIOS_SCHEDULER_TIME_SLICE
 // is scheduler.time_slice, AIOS_DATA_DIR is data_dir.
-var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools", "telemetry", "agents"}
+var sections = []string{"server", "log", "scheduler", "llms", "api_keys", "storage", "memory", "embeddings", "tools", "telemetry", "agents", "access"}
 
 func envKey(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(s, "AIOS_"))
@@ -439,6 +459,16 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		}
 	}
 	errs = append(errs, normaliseStore("memory", &c.Memory.Backend, c.Memory.DSN, &c.Memory.Path, filepath.Join(c.DataDir, "memory.db"))...)
+	if c.Access.Backend == "" {
+		c.Access.Backend = c.Storage.Backend
+		if c.Access.DSN == "" {
+			c.Access.DSN = c.Storage.DSN
+		}
+	}
+	errs = append(errs, normaliseStore("access", &c.Access.Backend, c.Access.DSN, &c.Access.Path, filepath.Join(c.DataDir, "access.db"))...)
+	if c.Access.ApprovalTimeout < 0 {
+		errs = append(errs, fmt.Errorf("access.approval_timeout %v: must not be negative", c.Access.ApprovalTimeout))
+	}
 	switch c.Memory.Context.Policy {
 	case "", "summarize", "drop":
 	default:

@@ -211,3 +211,14 @@ func sum(a, b api.UsageCounters) api.UsageCounters {
 func (k *Kernel) UsageOf(agent string) api.UsageCounters {
 	return k.Usage(UsageFilter{Agent: agent}).Agents[agent]
 }
+
+// usedTokens is what an LLM call used, for the access gate's token quotas.
+func usedTokens(r *llm.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	if r.Usage.TotalTokens > 0 {
+		return int64(r.Usage.TotalTokens)
+	}
+	return int64(r.Usage.PromptTokens + r.Usage.CompletionTokens)
+}

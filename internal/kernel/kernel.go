@@ -77,6 +77,12 @@ type Options struct {
 	// waits for it. It runs on the path that ends calls, so it must be quick (counting
 	// for metrics, not I/O).
 	OnEnd func(*Syscall)
+
+	// Gate, when set, is asked about every call before it is queued (the access manager,
+	// docs/security.md): an error refuses the call. It runs outside the kernel's lock
+	// and may block (a call waiting for a person's approval). The release it returns is
+	// called exactly once, as the syscall ends, with the tokens the call used.
+	Gate func(ctx context.Context, c *Call) (release func(tokens int64), err error)
 }
 
 type coreEntry struct {
@@ -458,14 +464,19 @@ func (k *Kernel) ctxError(sc *Syscall) error {
 func (k *Kernel) end(sc *Syscall, res any, err error) {
 	now := time.Now()
 	var charge func()
+	var used int64
 	if sc.llmState != nil {
 		r, _ := res.(*llm.Result)
 		if err != nil {
 			r = k.cutShort(sc) // accounting.go
 		}
 		charge = func() { k.usage.record(sc, r, err, now) }
+		used = usedTokens(r)
 	}
 	if sc.finish(res, err, now, charge) {
+		if sc.gateRelease != nil {
+			sc.gateRelease(used)
+		}
 		k.mu.Lock()
 		sc.stopQueueTimer()
 		k.drain[sc.Module].done(k.now())

@@ -81,10 +81,28 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 		sc.Deadline = dl
 	}
 
+	if k.opts.Gate != nil {
+		rel, err := k.opts.Gate(ctx, &c)
+		if err != nil {
+			sc.cancel(nil)
+			return nil, err
+		}
+		if rel == nil {
+			rel = func(int64) {}
+		}
+		sc.gateRelease = rel
+	}
+	// refused gives back the gate's hold of a call that never became a syscall.
+	refused := func() {
+		if sc.gateRelease != nil {
+			sc.gateRelease(0)
+		}
+	}
 	k.mu.Lock()
 	if k.closing {
 		k.mu.Unlock()
 		sc.cancel(nil)
+		refused()
 		return nil, api.Errorf(api.KernelShuttingDown, "the kernel is shutting down and takes no new calls")
 	}
 	k.nextID++
@@ -93,11 +111,13 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 	if err := mod.admit(sc, &c); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)
+		refused()
 		return nil, err
 	}
 	if err := k.refuse(sc.call, sc.Deadline, k.now(), sc.timings.Arrival); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)
+		refused()
 		return nil, err
 	}
 	if before != nil {
@@ -106,6 +126,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 	if err := k.sched.Submit(sc.call, k.now()); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)
+		refused()
 		if errors.Is(err, sched.ErrTooLarge) {
 			return nil, api.Errorf(api.CallerTooLarge, "the call needs about %d tokens (prompt + max_tokens), more than any core of %q holds at once", sc.call.Tokens, sc.call.Model)
 		}

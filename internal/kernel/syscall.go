@@ -57,6 +57,8 @@ type Syscall struct {
 	cancel context.CancelCauseFunc
 	// release unhooks the syscall from the caller's context once it is terminal.
 	release func() bool
+	// gateRelease ends the call's hold on the access gate (Options.Gate); end calls it.
+	gateRelease func(tokens int64)
 
 	once    sync.Once
 	done    chan struct{}

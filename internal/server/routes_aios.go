@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/access"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/sched"
@@ -39,6 +40,13 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if err := s.decodeBody(w, r, &q); err != nil {
 		writeError(w, err)
 		return
+	}
+	if err := callerConflict(r, q.AgentName); err != nil {
+		writeError(w, err)
+		return
+	}
+	if p, ok := access.PrincipalFrom(r.Context()); ok && p.IsAgent() {
+		q.AgentName = p.Name // the key names the agent (routes_access.go)
 	}
 	if strings.TrimSpace(q.AgentName) == "" {
 		writeError(w, api.Errorf(api.CallerBadRequest, "agent_name is required"))

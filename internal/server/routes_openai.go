@@ -60,6 +60,10 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, api.Errorf(api.CallerBadRequest, "messages is required: an array of chat messages"))
 		return
 	}
+	if err := callerConflict(r, req.User); err != nil {
+		writeOpenAIError(w, err)
+		return
+	}
 	agent := r.Header.Get(api.HeaderAgent)
 	if agent == "" {
 		agent = req.User

@@ -239,6 +239,9 @@ func (s *Server) completionsCall(r *http.Request, req *api.CompletionRequest) ([
 		}
 		lreq.MaxTokens = *req.MaxTokens
 	}
+	if err := callerConflict(r, req.User); err != nil {
+		return nil, nil, call, err
+	}
 	agent := r.Header.Get(api.HeaderAgent)
 	if agent == "" {
 		agent = req.User

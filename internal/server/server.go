@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aios-go/aios/internal/access"
 	"github.com/aios-go/aios/internal/kernel"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	Metrics http.Handler
 	// Agents runs agents (POST /agents/submit, routes_agents.go); nil: the routes answer 501.
 	Agents AgentRuntime
+	// Access, when set, is the access manager: every request but GET /status and GET
+	// /shared/{token} needs an API key, and admin routes an admin key (routes_access.go).
+	Access *access.Manager
 }
 
 // Server serves the kernel over HTTP.
@@ -73,10 +77,11 @@ func New(k *kernel.Kernel, opts Options) *Server {
 	s.routesOpenAIMore()
 	s.routesAgents()
 	s.routesUI()
+	s.routesAccess()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	})
-	s.h = logRequests(s.log, s.mux)
+	s.h = logRequests(s.log, s.withAccess(s.mux))
 	return s
 }
 

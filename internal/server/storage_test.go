@@ -44,6 +44,7 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 		opts.Tools, opts.ToolTurns, opts.ToolStatus = sys.Tools, cfg.Tools.MaxTurns, sys.ToolStatus
 	}
 	opts.Embeddings = sys.Embeddings
+	opts.Access = sys.Access
 	s := New(sys.Kernel, opts)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
@@ -51,6 +52,7 @@ func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) 
 		defer cancel()
 		_ = sys.Kernel.Shutdown(ctx)
 		ts.Close()
+		_ = sys.CloseAccess()
 	})
 	return &harness{t: t, url: ts.URL, srv: s}
 }
