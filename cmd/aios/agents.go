@@ -25,7 +25,7 @@ func agentsCmd() *cobra.Command {
 		Use:   "agents",
 		Short: "Run agents against a kernel, and list the kernel's agent runs",
 	}
-	cmd.AddCommand(agentsRunCmd(), agentsPsCmd())
+	cmd.AddCommand(agentsRunCmd(), agentsPsCmd(), agentsAddCmd())
 	return cmd
 }
 

@@ -18,7 +18,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), simCmd(), benchCmd(), mcpCmd(), agentsCmd(), topCmd(), versionCmd())
+	root.AddCommand(serveCmd(), simCmd(), benchCmd(), mcpCmd(), agentsCmd(), topCmd(), versionCmd(),
+		adminCmd(), auditCmd(), approvalsCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "aios:", err)
 		os.Exit(1)
