@@ -29,29 +29,7 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestServeAnswersAndStops(t *testing.T) {
-	t.Chdir(t.TempDir())
-	addr := freeAddr(t)
-	cfg, err := config.Load("", map[string]any{"server.addr": addr, "data_dir": t.TempDir(), "log.level": "error"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg) }()
-
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/status")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never answered: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	base, stop := startServe(t, nil)
 	resp, err := http.Post(base+"/query", "application/json", strings.NewReader(
 		`{"agent_name":"a","query_type":"llm","query_data":{"messages":[{"role":"user","content":"hi"}],"max_new_tokens":3}}`))
 	if err != nil {
@@ -63,16 +41,55 @@ func TestServeAnswersAndStops(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body.String(), `"finished":true`) {
 		t.Fatalf("%d %s", resp.StatusCode, body.String())
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	stop()
+}
+
+// startServe runs serve on a free loopback address with the embedded defaults and the
+// given config overrides, and waits until it answers. stop cancels it and waits for it
+// to return, failing the test if it errs or hangs.
+func startServe(t *testing.T, overrides map[string]any) (base string, stop func()) {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	addr := freeAddr(t)
+	o := map[string]any{"server.addr": addr, "data_dir": t.TempDir(), "log.level": "error"}
+	for k, v := range overrides {
+		o[k] = v
 	}
-	http.DefaultClient.CloseIdleConnections()
+	cfg, err := config.Load("", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg) }()
+
+	base = "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/status")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("server never answered: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return base, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop")
+		}
+		http.DefaultClient.CloseIdleConnections()
+	}
 }
 
 func TestServeRefusesUnsupportedBackend(t *testing.T) {
