@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -257,21 +258,11 @@ func readNamedSSE(t *testing.T, r io.Reader) []sseEvent {
 
 func (h *harness) stream(path, body string, headers ...string) []sseEvent {
 	h.t.Helper()
-	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+	code, b, hdr := h.post(path, body, headers...)
+	if code != 200 || hdr.Get("Content-Type") != "text/event-stream" {
+		h.t.Fatalf("HTTP %d %s: %s", code, hdr.Get("Content-Type"), b)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-		b, _ := io.ReadAll(resp.Body)
-		h.t.Fatalf("HTTP %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
-	}
-	return readNamedSSE(h.t, resp.Body)
+	return readNamedSSE(h.t, bytes.NewReader(b))
 }
 
 // streamed replays a Messages stream as the SDK's MessageStream accumulates it, checking
