@@ -255,11 +255,32 @@ func TestAccessApprovals(t *testing.T) {
 }
 
 func TestAccessQuota(t *testing.T) {
-	h, m, admin := startAuthed(t)
+	h, _, admin := startAuthed(t)
 	carol, _ := h.addAgent(admin, "carol")
-	if err := m.Quotas.Set(context.Background(), access.Scope{Kind: access.ScopeAgent, Name: "carol"}, access.Limits{RPM: 1}); err != nil {
-		t.Fatal(err)
+	code, _, v := h.call("PUT", "/admin/quotas/agent/carol", carol, `{"rpm":1}`)
+	if code != 403 {
+		t.Fatalf("an agent set its own quota: %d %v", code, v)
 	}
+	for _, bad := range []struct{ path, body string }{
+		{"/admin/quotas/agent/nobody", `{"rpm":1}`},
+		{"/admin/quotas/tenant/nowhere", `{"rpm":1}`},
+		{"/admin/quotas/group/research", `{"rpm":1}`},
+	} {
+		if code, _, v := h.call("PUT", bad.path, admin, bad.body); code != 404 {
+			t.Errorf("PUT %s: %d %v", bad.path, code, v)
+		}
+	}
+	if code, _, v := h.call("PUT", "/admin/quotas/agent/carol", admin, `{"rpm":-1}`); code != 400 {
+		t.Fatalf("a negative quota: %d %v", code, v)
+	}
+	code, _, v = h.call("PUT", "/admin/quotas/agent/carol", admin, `{"rpm":1,"tokens_per_day":100000}`)
+	if lim, _ := v["limits"].(map[string]any); code != 200 || lim["rpm"] != float64(1) || lim["tokens_per_day"] != float64(100000) {
+		t.Fatalf("PUT /admin/quotas/agent/carol: %d %v", code, v)
+	}
+	if code, _, v := h.call("PUT", "/admin/quotas/tenant/default", admin, `{"max_concurrent":50}`); code != 200 {
+		t.Fatalf("PUT /admin/quotas/tenant/default: %d %v", code, v)
+	}
+
 	if code, _, v := h.call("POST", "/v1/chat/completions", carol, chatBody); code != 200 {
 		t.Fatalf("first call: %d %v", code, v)
 	}
@@ -270,5 +291,78 @@ func TestAccessQuota(t *testing.T) {
 	code, hdr, v = h.call("POST", "/query", carol, strings.Replace(llmQuery, "%s", "carol", 1))
 	if code != 429 || kindOfBody(v) != "policy_quota_exceeded" || hdr.Get("Retry-After") == "" {
 		t.Fatalf("/query over quota: %d %v %v", code, hdr, v)
+	}
+
+	// Every scope with limits is listed, with what it used.
+	code, _, v = h.call("GET", "/admin/quotas", admin, "")
+	qs, _ := v["quotas"].([]any)
+	if code != 200 || len(qs) != 2 {
+		t.Fatalf("GET /admin/quotas: %d %v", code, v)
+	}
+	var carolUsage map[string]any
+	for _, q := range qs {
+		u, _ := q.(map[string]any)
+		if sc, _ := u["scope"].(map[string]any); sc["kind"] == "agent" && sc["name"] == "carol" {
+			carolUsage = u
+		}
+	}
+	if carolUsage == nil || carolUsage["day_used"].(float64) <= 0 || carolUsage["rpm_left"].(float64) >= 1 {
+		t.Fatalf("carol's usage: %v", qs)
+	}
+	if code, _, v := h.call("GET", "/admin/quotas", carol, ""); code != 403 {
+		t.Fatalf("an agent listed quotas: %d %v", code, v)
+	}
+
+	// Reset: the budget and the bucket start over, and the call goes through.
+	if code, _, v := h.call("POST", "/admin/quotas/agent/carol/reset", carol, ""); code != 403 {
+		t.Fatalf("an agent reset its quota: %d %v", code, v)
+	}
+	code, _, v = h.call("POST", "/admin/quotas/agent/carol/reset", admin, "")
+	if code != 200 || v["day_used"] != float64(0) || v["rpm_left"] != float64(1) {
+		t.Fatalf("reset: %d %v", code, v)
+	}
+	if code, _, v := h.call("POST", "/v1/chat/completions", carol, chatBody); code != 200 {
+		t.Fatalf("after the reset: %d %v", code, v)
+	}
+	code, _, v = h.call("GET", "/admin/audit?action=quota.reset", admin, "")
+	if es, _ := v["entries"].([]any); code != 200 || len(es) != 1 {
+		t.Fatalf("audit of the reset: %d %v", code, v)
+	}
+}
+
+func TestAccessAgentPatch(t *testing.T) {
+	h, _, admin := startAuthed(t)
+	dave, _ := h.addAgent(admin, "dave")
+	if code, _, v := h.call("PATCH", "/admin/agents/dave", dave, `{"groups":["ops"]}`); code != 403 {
+		t.Fatalf("an agent changed its groups: %d %v", code, v)
+	}
+	if code, _, v := h.call("PATCH", "/admin/agents/nobody", admin, `{"groups":["ops"]}`); code != 404 {
+		t.Fatalf("PATCH an unknown agent: %d %v", code, v)
+	}
+	if code, _, v := h.call("PATCH", "/admin/agents/dave", admin, `{}`); code != 400 {
+		t.Fatalf("PATCH with nothing: %d %v", code, v)
+	}
+	code, _, v := h.call("PATCH", "/admin/agents/dave", admin, `{"groups":["research","ops"]}`)
+	if gs, _ := v["groups"].([]any); code != 200 || len(gs) != 2 {
+		t.Fatalf("PATCH groups: %d %v", code, v)
+	}
+	code, _, v = h.call("GET", "/admin/agents", admin, "")
+	if code != 200 || !strings.Contains(mustJSON(t, v), `"research"`) {
+		t.Fatalf("GET /admin/agents after the change: %d %v", code, v)
+	}
+
+	// Disabled, its key stops at once; enabled, it works again.
+	code, _, v = h.call("PATCH", "/admin/agents/dave", admin, `{"disabled":true}`)
+	if code != 200 || v["disabled"] != true {
+		t.Fatalf("PATCH disabled: %d %v", code, v)
+	}
+	if code, _, v := h.call("POST", "/v1/chat/completions", dave, chatBody); code != 401 {
+		t.Fatalf("a disabled agent's key: %d %v", code, v)
+	}
+	if code, _, v := h.call("PATCH", "/admin/agents/dave", admin, `{"disabled":false,"groups":[]}`); code != 200 || v["disabled"] == true {
+		t.Fatalf("PATCH enable: %d %v", code, v)
+	}
+	if code, _, v := h.call("POST", "/v1/chat/completions", dave, chatBody); code != 200 {
+		t.Fatalf("an enabled agent's key: %d %v", code, v)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,7 +97,8 @@ func (s *Server) routesAccess() {
 			accessError(w, r, api.Errorf(api.PolicyNotEnabled, "the access manager is off; set access.auth: true (docs/security.md)"))
 		}
 		for _, p := range []string{"/v1/approvals", "/v1/approvals/{id}", "/admin/audit", "/admin/audit/verify",
-			"/admin/agents", "/admin/agents/{name}/keys", "/admin/keys/{id}/rotate", "/admin/keys/{id}"} {
+			"/admin/agents", "/admin/agents/{name}", "/admin/agents/{name}/keys", "/admin/keys/{id}/rotate", "/admin/keys/{id}",
+			"/admin/quotas", "/admin/quotas/{kind}/{name}", "/admin/quotas/{kind}/{name}/reset"} {
 			s.mux.HandleFunc(p, off)
 		}
 		return
@@ -233,6 +235,33 @@ func (s *Server) routesAccess() {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"agents": as})
 	})
+	s.mux.HandleFunc("PATCH /admin/agents/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Groups   *[]string `json:"groups"`
+			Disabled *bool     `json:"disabled"`
+		}
+		if err := s.decodeBody(w, r, &body); err != nil {
+			writeError(w, err)
+			return
+		}
+		if body.Groups == nil && body.Disabled == nil {
+			writeError(w, api.Errorf(api.CallerBadRequest, "nothing to change: send groups, disabled or both"))
+			return
+		}
+		name := r.PathValue("name")
+		a, err := m.Directory.Agent(r.Context(), name)
+		if err == nil && body.Groups != nil {
+			a, err = m.Directory.SetGroups(r.Context(), name, *body.Groups)
+		}
+		if err == nil && body.Disabled != nil {
+			a, err = m.Directory.SetDisabled(r.Context(), name, *body.Disabled)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a)
+	})
 	s.mux.HandleFunc("POST /admin/agents/{name}/keys", func(w http.ResponseWriter, r *http.Request) {
 		key, info, err := m.Keys.Issue(r.Context(), access.KindAgent, r.PathValue("name"))
 		if err != nil {
@@ -275,5 +304,76 @@ func (s *Server) routesAccess() {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+
+	s.routesQuotas(m)
+}
+
+// routesQuotas serves the quotas: every scope's limits and usage, set one, reset one.
+func (s *Server) routesQuotas(m *access.Manager) {
+	s.mux.HandleFunc("GET /admin/quotas", func(w http.ResponseWriter, r *http.Request) {
+		us := []access.Usage{}
+		for _, sc := range m.Quotas.Scopes() {
+			us = append(us, m.Quotas.UsageOf(sc))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"quotas": us})
+	})
+	// scope reads {kind}/{name} and checks that the agent or tenant is registered.
+	scope := func(r *http.Request) (access.Scope, error) {
+		sc := access.Scope{Kind: access.ScopeKind(r.PathValue("kind")), Name: r.PathValue("name")}
+		switch sc.Kind {
+		case access.ScopeAgent:
+			if _, err := m.Directory.Agent(r.Context(), sc.Name); err != nil {
+				return sc, err
+			}
+		case access.ScopeTenant:
+			ts, err := m.Directory.Tenants(r.Context())
+			if err != nil {
+				return sc, err
+			}
+			if !slices.ContainsFunc(ts, func(t access.Tenant) bool { return t.Name == sc.Name }) {
+				return sc, api.Errorf(api.CallerNotFound, "no tenant %s is registered", sc.Name)
+			}
+		default:
+			return sc, api.Errorf(api.CallerNotFound, "a quota is for an agent or a tenant (/admin/quotas/agent/NAME, /admin/quotas/tenant/NAME), not %q", sc.Kind)
+		}
+		return sc, nil
+	}
+	s.mux.HandleFunc("GET /admin/quotas/{kind}/{name}", func(w http.ResponseWriter, r *http.Request) {
+		sc, err := scope(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, m.Quotas.UsageOf(sc))
+	})
+	s.mux.HandleFunc("PUT /admin/quotas/{kind}/{name}", func(w http.ResponseWriter, r *http.Request) {
+		sc, err := scope(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var l access.Limits
+		if err := s.decodeBody(w, r, &l); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := m.Quotas.Set(r.Context(), sc, l); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, m.Quotas.UsageOf(sc))
+	})
+	s.mux.HandleFunc("POST /admin/quotas/{kind}/{name}/reset", func(w http.ResponseWriter, r *http.Request) {
+		sc, err := scope(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := m.Quotas.Reset(r.Context(), sc); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, m.Quotas.UsageOf(sc))
 	})
 }
