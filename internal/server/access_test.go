@@ -14,9 +14,15 @@ import (
 )
 
 // startAuthed runs a kernel with access.auth on and returns it with an admin key.
-func startAuthed(t *testing.T) (*harness, *access.Manager, string) {
+func startAuthed(t *testing.T, mods ...func(*config.Config)) (*harness, *access.Manager, string) {
 	t.Helper()
-	h := startSystem(t, func(c *config.Config) { c.Access.Auth = true; c.Access.ApprovalTimeout = time.Minute })
+	h := startSystem(t, func(c *config.Config) {
+		c.Access.Auth = true
+		c.Access.ApprovalTimeout = time.Minute
+		for _, mod := range mods {
+			mod(c)
+		}
+	})
 	m := h.srv.opts.Access
 	if m == nil {
 		t.Fatal("access.auth is on, but the server has no access manager")
@@ -251,6 +257,68 @@ func TestAccessApprovals(t *testing.T) {
 		if !approve && (r.code != 403 || kindOfBody(r.v) != "policy_denied") {
 			t.Fatalf("denied delete: %d %v", r.code, r.v)
 		}
+	}
+}
+
+func TestAccessApprovalTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	h, m, admin := startAuthed(t, func(c *config.Config) { c.Access.ApprovalTimeout = timeout })
+	alice, _ := h.addAgent(admin, "alice")
+	req, _ := http.NewRequest("PUT", h.url+"/v1/storage/files/keep.txt", strings.NewReader("hello"))
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+
+	// Nobody decides: the delete waits for the deadline, then fails with policy_timeout.
+	asks, stop := m.Approvals.Subscribe()
+	defer stop()
+	start := time.Now()
+	code, _, v := h.call("DELETE", "/v1/storage/files/keep.txt", alice, "")
+	if code != http.StatusGatewayTimeout || kindOfBody(v) != "policy_timeout" {
+		t.Fatalf("an undecided delete: %d %v", code, v)
+	}
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("the delete failed after %v, before the approval's deadline of %v", d, timeout)
+	}
+	var ap access.Approval
+	select {
+	case ap = <-asks:
+	default:
+		t.Fatal("the delete failed without asking for approval")
+	}
+	if ap.Action != access.StorageDelete || ap.Principal != "agent:alice" {
+		t.Fatalf("approval: %+v", ap)
+	}
+
+	// The approval is expired, no longer pending, and can no longer be approved.
+	code, _, v = h.call("GET", "/v1/approvals/"+ap.ID, admin, "")
+	if code != 200 || v["status"] != string(access.Expired) {
+		t.Fatalf("GET /v1/approvals/%s: %d %v", ap.ID, code, v)
+	}
+	code, _, v = h.call("GET", "/v1/approvals", admin, "")
+	if code != 200 || strings.Contains(mustJSON(t, v), ap.ID) {
+		t.Fatalf("the expired approval is still listed as pending: %d %v", code, v)
+	}
+	if code, _, v := h.call("POST", "/v1/approvals/"+ap.ID, admin, `{"approve":true}`); code/100 == 2 {
+		t.Fatalf("an expired approval was approved: %d %v", code, v)
+	}
+	// The file is still there.
+	req, _ = http.NewRequest("GET", h.url+"/v1/storage/files/keep.txt", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello" {
+		t.Fatalf("GET after the timed-out delete: %d %q", resp.StatusCode, body)
 	}
 }
 
