@@ -14,7 +14,7 @@ import (
 )
 
 // startAuthed runs a kernel with access.auth on and returns it with an admin key.
-func startAuthed(t *testing.T, mods ...func(*config.Config)) (*harness, *access.Manager, string) {
+func startAuthed(t testing.TB, mods ...func(*config.Config)) (*harness, *access.Manager, string) {
 	t.Helper()
 	h := startSystem(t, func(c *config.Config) {
 		c.Access.Auth = true

@@ -235,7 +235,7 @@ type sseEvent struct {
 	data json.RawMessage
 }
 
-func readNamedSSE(t *testing.T, r io.Reader) []sseEvent {
+func readNamedSSE(t testing.TB, r io.Reader) []sseEvent {
 	t.Helper()
 	var out []sseEvent
 	var name string

@@ -49,7 +49,7 @@ func fastSim(tb testing.TB, maxInflight int) *simcore.Core {
 }
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	srv *Server
 }

@@ -18,7 +18,7 @@ import (
 
 // startSystem runs the kernel as `aios serve` builds it (boot.Build) on a fast simulated
 // core, with its data in a temporary folder.
-func startSystem(t *testing.T, edit func(*config.Config), mem ...MemoryOptions) *harness {
+func startSystem(t testing.TB, edit func(*config.Config), mem ...MemoryOptions) *harness {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
