@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/aios-go/aios/api"
 	"github.com/aios-go/aios/internal/access"
@@ -59,6 +60,22 @@ type accessGate struct {
 	storage    **storage.Manager
 	tools      **tool.Manager
 	defaultLLM string
+	// destructive are the tools the operator marks destructive (tools.destructive):
+	// names and "server__*" patterns.
+	destructive []string
+}
+
+// markedDestructive says whether the operator's list names tool, by its name or a
+// pattern ending in "*" ("author/tool" is read as "author__tool").
+func markedDestructive(list []string, name string) bool {
+	name = tool.Canonical(name)
+	for _, d := range list {
+		d = tool.Canonical(d)
+		if prefix, ok := strings.CutSuffix(d, "*"); ok && strings.HasPrefix(name, prefix) || d == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (g accessGate) gate(ctx context.Context, c *kernel.Call) (func(int64), error) {
@@ -131,6 +148,10 @@ func (g accessGate) classify(ctx context.Context, c *kernel.Call) (access.Action
 				info.Hints = access.Hints{ReadOnly: a.ReadOnlyHint, Destructive: a.DestructiveHint,
 					Idempotent: a.IdempotentHint, OpenWorld: a.OpenWorldHint}
 			}
+		}
+		if markedDestructive(g.destructive, c.Resource) {
+			yes := true
+			info.Destructive = &yes // the operator's word beats the server's hints
 		}
 		return access.ToolCall, access.Tool(c.Resource), access.Context{Tool: info}
 	}

@@ -212,7 +212,8 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		if def == "" && len(cores) > 0 {
 			def = cores[0].Model
 		}
-		opts.Gate = accessGate{m: m, storage: &sys.Storage, tools: &sys.Tools, defaultLLM: def}.gate
+		opts.Gate = accessGate{m: m, storage: &sys.Storage, tools: &sys.Tools, defaultLLM: def,
+			destructive: cfg.Tools.Destructive}.gate
 	}
 	for _, o := range with {
 		o(&opts)

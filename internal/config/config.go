@@ -98,6 +98,10 @@ type Tools struct {
 	HTTP    []HTTPTool            `koanf:"http"`
 	// MaxTurns bounds the kernel's tool loop on /v1 (model → tools → model ...): 8.
 	MaxTurns int `koanf:"max_turns"`
+	// Destructive marks tools destructive by the operator's word, by name or
+	// "server__*" ("*" for all): with access.auth on, each call of one asks a person for
+	// approval, whatever its MCP server's hints say (docs/security.md).
+	Destructive []string `koanf:"destructive"`
 }
 
 // ToolLimits bound one tool's calls; zero fields take the defaults of docs/tools.md.
@@ -521,6 +525,11 @@ func (t *Tools) check() []error {
 	}
 	if t.MaxTurns < 0 {
 		errs = append(errs, fmt.Errorf("tools.max_turns must not be negative"))
+	}
+	for i, d := range t.Destructive {
+		if prefix, _ := strings.CutSuffix(d, "*"); d == "" || strings.Contains(prefix, "*") {
+			errs = append(errs, fmt.Errorf("tools.destructive[%d] %q: give a tool name, or a pattern with one \"*\" at its end (as in \"server__*\")", i, d))
+		}
 	}
 	names := map[string]bool{}
 	for i, s := range t.MCP {

@@ -175,10 +175,11 @@ func TestStoreSections(t *testing.T) {
 
 // The tools section: MCP servers and HTTP tools load from YAML with their nested
 // schemas; a server with both or neither transport, a duplicate server, an unknown
-// built-in and a negative turn bound stop the start.
+// built-in, a negative turn bound and a malformed destructive pattern stop the start.
 func TestToolsSection(t *testing.T) {
 	cfg, err := Load(writeFile(t, `tools:
   fetch_allow: ["*.example.com"]
+  destructive: [everything__*, fs_delete]
   per_tool:
     "everything__*": {concurrency: 2, timeout: 5s}
   mcp:
@@ -198,7 +199,8 @@ func TestToolsSection(t *testing.T) {
 	}
 	tl := cfg.Tools
 	if len(tl.MCP) != 1 || tl.MCP[0].Args[1] != "@modelcontextprotocol/server-everything" || tl.PerTool["everything__*"].Concurrency != 2 ||
-		tl.PerTool["everything__*"].Timeout != 5*time.Second || tl.HTTP[0].Parameters["required"].([]any)[0] != "city" {
+		tl.PerTool["everything__*"].Timeout != 5*time.Second || tl.HTTP[0].Parameters["required"].([]any)[0] != "city" ||
+		len(tl.Destructive) != 2 || tl.Destructive[0] != "everything__*" {
 		t.Fatalf("tools: %+v", tl)
 	}
 	for _, bad := range []string{
@@ -208,6 +210,8 @@ func TestToolsSection(t *testing.T) {
 		"tools:\n  mcp:\n    - {name: a, command: x}\n    - {name: a, command: y}\n",
 		"tools:\n  builtin: [shell]\n",
 		"tools:\n  max_turns: -1\n",
+		"tools:\n  destructive: [\"a*b\"]\n",
+		"tools:\n  destructive: [\"\"]\n",
 	} {
 		if _, err := Load(writeFile(t, bad), nil); err == nil {
 			t.Errorf("accepted:\n%s", bad)
