@@ -29,13 +29,11 @@ func (s *Server) messagesCall(w http.ResponseWriter, r *http.Request) (*api.Mess
 	if err != nil {
 		return nil, kernel.LLMCall{}, err
 	}
-	agent := r.Header.Get(api.HeaderAgent)
-	if agent == "" && req.Metadata != nil {
-		agent = req.Metadata.UserID
+	user := ""
+	if req.Metadata != nil {
+		user = req.Metadata.UserID
 	}
-	if agent == "" {
-		agent = "anonymous"
-	}
+	agent := v1Agent(r, user)
 	call := kernel.LLMCall{Agent: agent, Program: r.Header.Get(api.HeaderSession), Op: "messages", Request: lreq}
 	return &req, call, nil
 }

@@ -64,13 +64,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, err)
 		return
 	}
-	agent := r.Header.Get(api.HeaderAgent)
-	if agent == "" {
-		agent = req.User
-	}
-	if agent == "" {
-		agent = "anonymous"
-	}
+	agent := v1Agent(r, req.User)
 	model := req.Model
 	if model == "" {
 		model = s.k.DefaultModel()

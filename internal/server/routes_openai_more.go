@@ -242,13 +242,7 @@ func (s *Server) completionsCall(r *http.Request, req *api.CompletionRequest) ([
 	if err := callerConflict(r, req.User); err != nil {
 		return nil, nil, call, err
 	}
-	agent := r.Header.Get(api.HeaderAgent)
-	if agent == "" {
-		agent = req.User
-	}
-	if agent == "" {
-		agent = "anonymous"
-	}
+	agent := v1Agent(r, req.User)
 	call = kernel.LLMCall{Agent: agent, Program: r.Header.Get(api.HeaderSession), Op: "completions", Request: lreq}
 	return prompts, stops, call, nil
 }

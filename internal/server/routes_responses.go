@@ -48,8 +48,9 @@ func newResponseID(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-// responsesAgent is the caller: X-AIOS-Agent, else the request's user, else anonymous.
-func responsesAgent(r *http.Request, user string) string {
+// v1Agent is the caller of a /v1 request: X-AIOS-Agent, else the body's user field
+// (OpenAI's user, Anthropic's metadata.user_id), else anonymous.
+func v1Agent(r *http.Request, user string) string {
 	if a := r.Header.Get(api.HeaderAgent); a != "" {
 		return a
 	}
@@ -98,7 +99,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 		writeResponsesError(w, err)
 		return
 	}
-	agent := responsesAgent(r, req.User)
+	agent := v1Agent(r, req.User)
 	var prior []api.Message
 	if req.PreviousResponseID != nil && *req.PreviousResponseID != "" {
 		prev, err := s.previousResponse(r.Context(), agent, *req.PreviousResponseID)
@@ -272,7 +273,7 @@ func (s *Server) storedResponse(r *http.Request) (respstore.Record, error) {
 	if s.opts.Responses == nil {
 		return respstore.Record{}, noStore("response_id")
 	}
-	rec, err := s.opts.Responses.Get(r.Context(), responsesAgent(r, ""), r.PathValue("id"))
+	rec, err := s.opts.Responses.Get(r.Context(), v1Agent(r, ""), r.PathValue("id"))
 	return rec, pathNotFound(err)
 }
 
@@ -306,7 +307,7 @@ func (s *Server) handleDeleteResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := s.opts.Responses.Delete(r.Context(), responsesAgent(r, ""), id); err != nil {
+	if err := s.opts.Responses.Delete(r.Context(), v1Agent(r, ""), id); err != nil {
 		writeResponsesError(w, pathNotFound(err))
 		return
 	}
