@@ -86,9 +86,11 @@ func TestBuildRefusesBrokenTools(t *testing.T) {
 	}
 }
 
-// 100 parallel calls of a real MCP server's tool, limited to 3 at once: all succeed,
-// the server never sees more than 3, and a free built-in tool called meanwhile is not
-// held up behind them.
+// 100 parallel calls of a real MCP server's tool, limited to 3 at once: all succeed and
+// the server never sees more than 3; a built-in tool called meanwhile answers too. (That
+// a free tool's calls pass a busy tool's queue is shown with a tool that blocks, in
+// internal/kernel's TestGatedServiceHoldsLimitAndRunsFreeResources: echo is too quick
+// to stay busy.)
 func TestMCPToolConcurrencyLimitUnder100Calls(t *testing.T) {
 	bin := testnpm.Bin(t, "mcp-npm", "mcp-server-everything")
 	cfg := toolConfig(t, func(tc *config.Tools) {
