@@ -89,15 +89,16 @@ func adminCall(ctx context.Context, method, url, key string, body, out any) erro
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
+	setAdminKey(req, key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if err := adminAuthError(method+" "+url, resp.StatusCode, b, key); err != nil {
+		return err
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(b)))
 	}
@@ -150,13 +151,16 @@ func auditCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+*key)
+		setAdminKey(req, *key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
+		if err := adminAuthError("GET /admin/audit/verify", resp.StatusCode, b, *key); err != nil {
+			return err
+		}
 		if err := json.Unmarshal(b, &out); err != nil || (resp.StatusCode != 200 && resp.StatusCode != http.StatusConflict) {
 			return fmt.Errorf("GET /admin/audit/verify: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 		}

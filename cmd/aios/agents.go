@@ -45,6 +45,7 @@ func agentsRunCmd() *cobra.Command {
 		maxRestarts            int
 		asJSON                 bool
 		killGrace, waitForExit time.Duration
+		adminKey               *string
 	)
 	cmd := &cobra.Command{
 		Use:   "run DIR --task TEXT",
@@ -56,7 +57,11 @@ agent's name and a program id, so its syscalls are scheduled as one program (doc
 
 The agent's output goes to stderr as it comes; its result (an AIOS agent's run() return value,
 as JSON) to stdout. The exit status is 0 only when the agent exited 0. Ctrl-C stops the agent
-(SIGTERM, then SIGKILL).`,
+(SIGTERM, then SIGKILL).
+
+When the kernel has access.auth on, pass an admin key (--admin-key or $AIOS_ADMIN_KEY): the
+run gets its own agent key, issued through the admin API as it starts (the agent is
+registered in tenant default when it is new) and revoked when it ends.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			url := strings.TrimRight(cmd.Flag("url").Value.String(), "/")
@@ -71,11 +76,16 @@ as JSON) to stdout. The exit status is 0 only when the agent exited 0. Ctrl-C st
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
+			// With authentication on, the run gets its own agent key through the admin API.
+			keys, err := runKeys(cmd.Context(), url, *adminKey, stderr)
+			if err != nil {
+				return err
+			}
 			rt, err := agents.New(agents.Options{
-				KernelURL: url, Python: python, KillGrace: killGrace,
+				KernelURL: url, Python: python, KillGrace: killGrace, Keys: keys,
 				OnLog: func(_ int64, l api.AgentLogLine) { fmt.Fprintln(stderr, l.Text) },
 				// The program is over: the kernel frees its place at once.
-				Ended: func(program string) { endSession(url, program) },
+				Ended: func(program string) { endSession(url, program, *adminKey) },
 			})
 			if err != nil {
 				return err
@@ -120,6 +130,7 @@ as JSON) to stdout. The exit status is 0 only when the agent exited 0. Ctrl-C st
 		},
 	}
 	kernelURLFlag(cmd)
+	adminKey = adminKeyFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&task, "task", "", "the task: AIOS agents get it as run()'s argument, executables on stdin and in AIOS_TASK")
 	f.StringVar(&python, "python", "python3", "the Python that runs AIOS agent folders")
@@ -156,13 +167,16 @@ func pingKernel(ctx context.Context, url string) error {
 }
 
 // endSession tells the kernel a program is over (DELETE /sessions/{id}); best effort.
-func endSession(url, program string) {
+// With authentication on, any key will do; the run's own is revoked by then, so the
+// admin key goes.
+func endSession(url, program, adminKey string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url+"/sessions/"+program, nil)
 	if err != nil {
 		return
 	}
+	setAdminKey(req, adminKey)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
@@ -170,9 +184,10 @@ func endSession(url, program string) {
 
 func agentsPsCmd() *cobra.Command {
 	var asJSON bool
+	var adminKey *string
 	cmd := &cobra.Command{
 		Use:   "ps",
-		Short: "List the kernel's agent runs (GET /agents/ps)",
+		Short: "List the kernel's agent runs (GET /agents/ps; an admin key with access.auth on)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			url := strings.TrimRight(cmd.Flag("url").Value.String(), "/")
@@ -182,6 +197,7 @@ func agentsPsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			setAdminKey(req, *adminKey)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return fmt.Errorf("no kernel answers at %s: %w", url, err)
@@ -189,6 +205,9 @@ func agentsPsCmd() *cobra.Command {
 			defer resp.Body.Close()
 			b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 			if err != nil {
+				return err
+			}
+			if err := adminAuthError("GET "+url+"/agents/ps", resp.StatusCode, b, *adminKey); err != nil {
 				return err
 			}
 			if resp.StatusCode != http.StatusOK {
@@ -225,6 +244,7 @@ func agentsPsCmd() *cobra.Command {
 		},
 	}
 	kernelURLFlag(cmd)
+	adminKey = adminKeyFlag(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the kernel's answer as JSON")
 	return cmd
 }

@@ -101,6 +101,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 			log.Warn("closing the access manager", "error", err)
 		}
 	}()
+	if sys.Access != nil {
+		defer watchHangup(sys.Access.Policies.Reload, log)()
+	}
 	stopTracing, err := telemetry.Start(cfg.Telemetry, k, log)
 	if err != nil {
 		_ = k.Shutdown(context.Background())
@@ -135,7 +138,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	// Agents reach the kernel at the address it listens on (docs/agents.md).
-	agentRT, err := boot.Agents(cfg.Agents, k, agents.KernelURL(l.Addr()), log)
+	agentRT, err := boot.Agents(cfg.Agents, k, sys.Access, agents.KernelURL(l.Addr()), log)
 	if err != nil {
 		l.Close()
 		_ = k.Shutdown(context.Background())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,12 @@ import (
 )
 
 // The Gemini backend's dependencies start a goroutine for the life of the process.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testleak.Ignore()...) }
+func TestMain(m *testing.M) {
+	if os.Getenv(keyedAgentEnv) != "" {
+		os.Exit(keyedAgent()) // this binary is run as an agent by a test (runkeys_test.go)
+	}
+	goleak.VerifyTestMain(m, testleak.Ignore()...)
+}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

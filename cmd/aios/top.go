@@ -25,13 +25,15 @@ import (
 
 func topCmd() *cobra.Command {
 	var o topOptions
+	var adminKey *string
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Show a running kernel's queues, cores and agents in the terminal",
 		Long: `Show what a running kernel is doing, as its dashboard at /ui does: each module's
 queue, each LLM core's calls and KV cache, and each agent's calls in flight and tokens.
 It reads GET /ui/api/state every --interval. On a terminal it redraws in place; piped, it
-prints one plain frame per interval, and with --once a single frame.`,
+prints one plain frame per interval, and with --once a single frame. With access.auth
+on, it needs an admin key (--admin-key or $AIOS_ADMIN_KEY).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -46,9 +48,11 @@ prints one plain frame per interval, and with --once a single frame.`,
 					return w, h
 				}
 			}
+			o.adminKey = *adminKey
 			return runTop(ctx, o)
 		},
 	}
+	adminKey = adminKeyFlag(cmd)
 	cmd.Flags().StringVar(&o.url, "url", defaultKernelURL(), "URL of the running kernel")
 	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "time between frames")
 	cmd.Flags().BoolVar(&o.once, "once", false, "print one frame and exit")
@@ -57,6 +61,7 @@ prints one plain frame per interval, and with --once a single frame.`,
 
 type topOptions struct {
 	url      string
+	adminKey string // sent as the bearer token: /ui/api/state is an admin route
 	interval time.Duration
 	once     bool
 	out      io.Writer
@@ -78,12 +83,13 @@ func runTop(ctx context.Context, o topOptions) error {
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for {
-		st, err := fetchTopState(ctx, hc, url)
-		if err != nil && (o.once || ctx.Err() != nil) {
+		st, err := fetchTopState(ctx, hc, url, o.adminKey)
+		var keyErr *adminKeyError
+		if err != nil && (o.once || ctx.Err() != nil || errors.As(err, &keyErr)) {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return err // a refused key stays refused: no point redrawing the refusal
 		}
 		var frame string
 		cols, rows := 0, 0
@@ -114,12 +120,13 @@ func runTop(ctx context.Context, o topOptions) error {
 	}
 }
 
-func fetchTopState(ctx context.Context, hc *http.Client, url string) (api.DashboardState, error) {
+func fetchTopState(ctx context.Context, hc *http.Client, url, adminKey string) (api.DashboardState, error) {
 	var st api.DashboardState
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/ui/api/state", nil)
 	if err != nil {
 		return st, fmt.Errorf("top: %w", err)
 	}
+	setAdminKey(req, adminKey)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return st, fmt.Errorf("top: cannot reach the kernel at %s: %w (is it running? start it with \"aios serve\")", url, err)
@@ -127,6 +134,9 @@ func fetchTopState(ctx context.Context, hc *http.Client, url string) (api.Dashbo
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if err := adminAuthError("top: GET "+url+"/ui/api/state", resp.StatusCode, b, adminKey); err != nil {
+			return st, err
+		}
 		return st, fmt.Errorf("top: GET %s/ui/api/state: HTTP %d: %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {

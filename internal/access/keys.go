@@ -89,14 +89,24 @@ func newKeys(s *Store, d *Directory, a *Audit, c Clock, ttl time.Duration) *Keys
 // Issue creates a key for an agent (which must be registered) or an admin, and returns
 // it: this is the only time the key is visible.
 func (k *Keys) Issue(ctx context.Context, kind Kind, owner string) (string, KeyInfo, error) {
+	return k.issue(ctx, kind, owner, nil, nil)
+}
+
+// issue is Issue with more for the audit entry's details, and also, when set, run in the
+// transaction that stores the key.
+func (k *Keys) issue(ctx context.Context, kind Kind, owner string, details map[string]string, also func(sqldb.Tx, KeyInfo) error) (string, KeyInfo, error) {
 	if err := k.checkOwner(ctx, kind, owner); err != nil {
 		return "", KeyInfo{}, err
 	}
-	key, info, err := k.insert(ctx, kind, owner, "", time.Time{})
+	key, info, err := k.insert(ctx, kind, owner, "", time.Time{}, also)
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
-	return key, info, k.audit.record(ctx, "key.issue", "Key:"+info.ID, "done", map[string]string{"owner": string(kind) + ":" + owner})
+	d := map[string]string{"owner": string(kind) + ":" + owner}
+	for n, v := range details {
+		d[n] = v
+	}
+	return key, info, k.audit.record(ctx, "key.issue", "Key:"+info.ID, "done", d)
 }
 
 func (k *Keys) checkOwner(ctx context.Context, kind Kind, owner string) error {
@@ -118,8 +128,8 @@ func (k *Keys) checkOwner(ctx context.Context, kind Kind, owner string) error {
 }
 
 // insert stores a new key; old, when set, is the key it replaces, revoked at oldEnd in
-// the same transaction.
-func (k *Keys) insert(ctx context.Context, kind Kind, owner, old string, oldEnd time.Time) (string, KeyInfo, error) {
+// the same transaction, and also, when set, runs in that transaction too.
+func (k *Keys) insert(ctx context.Context, kind Kind, owner, old string, oldEnd time.Time, also func(sqldb.Tx, KeyInfo) error) (string, KeyInfo, error) {
 	id, secret := make([]byte, keyIDLen/2), make([]byte, keySecretSz)
 	if _, err := rand.Read(id); err != nil {
 		return "", KeyInfo{}, internal(err, "draw a key")
@@ -135,8 +145,12 @@ func (k *Keys) insert(ctx context.Context, kind Kind, owner, old string, oldEnd 
 			return err
 		}
 		if old != "" {
-			_, err := tx.Exec(ctx, `UPDATE access_keys SET revoked = $2, replaced_by = $3 WHERE id = $1`, old, oldEnd.UnixNano(), info.ID)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE access_keys SET revoked = $2, replaced_by = $3 WHERE id = $1`, old, oldEnd.UnixNano(), info.ID); err != nil {
+				return err
+			}
+		}
+		if also != nil {
+			return also(tx, info)
 		}
 		return nil
 	})
@@ -178,7 +192,7 @@ func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (stri
 	if !old.Revoked.IsZero() && old.Revoked.Before(end) {
 		end = old.Revoked // rotating twice never lengthens the old key's life
 	}
-	key, info, err := k.insert(ctx, old.Kind, old.Owner, id, end)
+	key, info, err := k.insert(ctx, old.Kind, old.Owner, id, end, nil)
 	if err != nil {
 		return "", KeyInfo{}, err
 	}

@@ -58,11 +58,15 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// actor names who performs a mutation: the principal in ctx, or "local" for the CLI and
-// boot code that open the store directly (whoever can, owns the machine anyway).
+// actor names who performs a mutation: the principal in ctx, "kernel" for what the
+// kernel does on its own (AsKernel), or "local" for the CLI and boot code that open the
+// store directly (whoever can, owns the machine anyway).
 func actor(ctx context.Context) string {
 	if p, ok := PrincipalFrom(ctx); ok {
 		return p.String()
+	}
+	if ctx.Value(kernelActorKey{}) != nil {
+		return "kernel"
 	}
 	return "local"
 }

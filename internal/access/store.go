@@ -28,6 +28,8 @@ var schema = []string{
 		hash TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT NOT NULL DEFAULT 0,
 		last_used BIGINT NOT NULL DEFAULT 0, replaced_by TEXT NOT NULL DEFAULT '')`,
 	`CREATE INDEX IF NOT EXISTS access_keys_owner ON access_keys (kind, owner)`,
+	// The keys of agent runs the kernel started, while the run lasts (runkeys.go).
+	`CREATE TABLE IF NOT EXISTS access_run_keys (id TEXT PRIMARY KEY, program TEXT NOT NULL, created BIGINT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS access_quotas (scope TEXT NOT NULL, name TEXT NOT NULL, limits TEXT NOT NULL,
 		PRIMARY KEY (scope, name))`,
 	`CREATE TABLE IF NOT EXISTS access_quota_usage (scope TEXT NOT NULL, name TEXT NOT NULL, period TEXT NOT NULL,

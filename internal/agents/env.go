@@ -12,7 +12,7 @@ import (
 const (
 	EnvKernelURL   = "AIOS_KERNEL_URL"   // the kernel's base URL, e.g. http://127.0.0.1:8000
 	EnvAgent       = "AIOS_AGENT"        // the agent's name: agent_name on /query, X-AIOS-Agent on /v1
-	EnvAgentKey    = "AIOS_AGENT_KEY"    // the agent's key; empty until the kernel has an access manager
+	EnvAgentKey    = "AIOS_AGENT_KEY"    // the run's own API key (Options.Keys); empty when the kernel checks none
 	EnvProgram     = "AIOS_PROGRAM"      // the program id: the session field / X-AIOS-Session
 	EnvExecutionID = "AIOS_EXECUTION_ID" // the run's execution_id
 	EnvTask        = "AIOS_TASK"         // the task (also written to stdin)
@@ -43,17 +43,16 @@ func (r *Runtime) childEnv(run *run) []string {
 	}
 	base := strings.TrimRight(r.opts.KernelURL, "/")
 	cfg, _ := json.Marshal(run.rec.Config)
-	key := "" // the access manager will issue one; see docs/agents.md
-	apiKey := key
+	apiKey := run.key
 	if apiKey == "" {
-		// OpenAI's and Anthropic's SDKs refuse to start without a key; the kernel
-		// does not check it yet.
+		// OpenAI's and Anthropic's SDKs refuse to start without a key; a kernel
+		// without authentication checks none.
 		apiKey = "aios"
 	}
 	for k, v := range map[string]string{
 		EnvKernelURL:   base,
 		EnvAgent:       run.pkg.Name,
-		EnvAgentKey:    key,
+		EnvAgentKey:    run.key,
 		EnvProgram:     run.rec.Program,
 		EnvExecutionID: strconv.FormatInt(run.rec.ExecutionID, 10),
 		EnvTask:        run.rec.Task,

@@ -27,6 +27,8 @@ type run struct {
 	pkg     *Package
 	task    string
 	env     []string
+	key     string          // the run's API key, "" without Options.Keys
+	revoke  func()          // ends key, once the run has ended for good
 	ctx     context.Context // ends on cancel, timeout or Close
 	cancel  context.CancelCauseFunc
 	done    chan struct{} // closed when the run has ended for good
@@ -164,6 +166,9 @@ func (r *Runtime) end(ru *run, err error) {
 	}
 	rec := ru.rec
 	ru.mu.Unlock()
+	// The key dies with the run, before anyone waiting learns that it ended: whatever
+	// the agent left behind can make no more calls with it.
+	ru.revoke()
 	if stopped {
 		// Again, for calls made while the process was being stopped.
 		r.cancelProgram(ru)

@@ -80,6 +80,13 @@ type Options struct {
 	Cancel func(program string, cause error)
 	// Ended, when set, is called once a run has ended for good (kernel.EndProgram).
 	Ended func(program string)
+	// Keys, when set, gives each run its own API key (docs/agents.md): it is called as
+	// the run starts, with the package's name and the run's program id, and its key goes
+	// to AIOS_AGENT_KEY, OPENAI_API_KEY and ANTHROPIC_API_KEY. revoke is called once,
+	// when the run has ended for good, however it ended; restarts keep the key. An
+	// error fails the start. The kernel sets it when authentication is on, so that the
+	// runs' syscalls pass its access manager as their agent.
+	Keys func(ctx context.Context, agent, program string) (key string, revoke func(), err error)
 	// OnLog, when set, sees every line an agent writes (aios agents run echoes them).
 	// It runs on the goroutine reading the agent's output and must not block for long.
 	OnLog  func(id int64, l api.AgentLogLine)
@@ -249,18 +256,32 @@ func (r *Runtime) Start(spec Spec) (api.AgentRun, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return api.AgentRun{}, api.Errorf(api.KernelShuttingDown, "the agent runtime is shutting down and starts no new runs")
+		return api.AgentRun{}, errShuttingDown()
 	}
 	r.nextID++
 	id := r.nextID
+	r.mu.Unlock()
+	program := programID(id)
+	// The key is issued outside the lock: it is a database write.
+	key, revoke, err := r.runKey(spec.Package.Name, program)
+	if err != nil {
+		return api.AgentRun{}, err
+	}
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		revoke()
+		return api.AgentRun{}, errShuttingDown()
+	}
 	ctx, cancel := context.WithCancelCause(r.base)
 	var stopTimer context.CancelFunc = func() {}
 	if timeout > 0 {
 		ctx, stopTimer = context.WithTimeoutCause(ctx, timeout, api.Errorf(api.PolicyTimeout, "agent run %d did not finish within %v", id, timeout))
 	}
-	program := programID(id)
 	ru := &run{
 		id: id, program: program, pkg: spec.Package, ctx: ctx, done: make(chan struct{}),
+		key: key, revoke: revoke,
 		cancel: func(cause error) { cancel(cause); stopTimer() },
 		logs:   newLogRing(r.opts.LogLines),
 		rec: api.AgentRun{
@@ -286,6 +307,31 @@ func (r *Runtime) Start(spec Spec) (api.AgentRun, error) {
 	}
 	go r.supervise(ru, restart)
 	return rec, nil
+}
+
+func errShuttingDown() error {
+	return api.Errorf(api.KernelShuttingDown, "the agent runtime is shutting down and starts no new runs")
+}
+
+// keyTimeout bounds issuing or revoking a run's key.
+const keyTimeout = 10 * time.Second
+
+// runKey issues a run's key through Options.Keys; without Keys a run has none. The
+// revoke returned is safe to call more than once.
+func (r *Runtime) runKey(agent, program string) (string, func(), error) {
+	if r.opts.Keys == nil {
+		return "", func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), keyTimeout)
+	defer cancel()
+	key, revoke, err := r.opts.Keys(ctx, agent, program)
+	if err != nil {
+		return "", nil, err
+	}
+	if revoke == nil {
+		revoke = func() {}
+	}
+	return key, sync.OnceFunc(revoke), nil
 }
 
 // programID names a run's program: unique within the kernel's life, and across the

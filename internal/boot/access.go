@@ -36,6 +36,10 @@ func openAccess(cfg config.Config, log *slog.Logger) (*access.Manager, func() er
 	if err != nil {
 		return nil, nil, fmt.Errorf("access (%s): %w", sc.Backend, err)
 	}
+	if err := applyQuotas(context.Background(), m, cfg.Access.Quotas, log); err != nil {
+		_ = m.Close()
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -56,6 +56,8 @@ type Access struct {
 	Backend string `koanf:"backend"`
 	Path    string `koanf:"path"`
 	DSN     string `koanf:"dsn"`
+	// Quotas are agents' and tenants' limits, set at every start (quotas.go).
+	Quotas []Quota `koanf:"quotas"`
 }
 
 // Telemetry configures OpenTelemetry traces (docs/observability.md). Tracing is off while
@@ -473,6 +475,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 	if c.Access.ApprovalTimeout < 0 {
 		errs = append(errs, fmt.Errorf("access.approval_timeout %v: must not be negative", c.Access.ApprovalTimeout))
 	}
+	errs = append(errs, c.Access.checkQuotas(k)...)
 	switch c.Memory.Context.Policy {
 	case "", "summarize", "drop":
 	default:
