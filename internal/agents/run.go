@@ -156,6 +156,9 @@ func (r *Runtime) end(ru *run, err error) {
 	case err != nil:
 		state = api.AgentFailed
 	}
+	// The key dies with the run, before anyone learns that it ended (its status
+	// included): whatever the agent left behind can make no more calls with it.
+	ru.revoke()
 	now := time.Now()
 	ru.mu.Lock()
 	ru.rec.State, ru.rec.Ended = state, &now
@@ -166,9 +169,6 @@ func (r *Runtime) end(ru *run, err error) {
 	}
 	rec := ru.rec
 	ru.mu.Unlock()
-	// The key dies with the run, before anyone waiting learns that it ended: whatever
-	// the agent left behind can make no more calls with it.
-	ru.revoke()
 	if stopped {
 		// Again, for calls made while the process was being stopped.
 		r.cancelProgram(ru)
