@@ -317,17 +317,41 @@ func (a *Approvals) Get(ctx context.Context, id string) (Approval, error) {
 	return ap, nil
 }
 
+// AnyStatus lists approvals whatever their status (List).
+const AnyStatus ApprovalStatus = "all"
+
 // List returns approvals, newest first: those still pending (before their deadline)
-// when status is "" or pending, else those of that status; limit 100 when 0.
+// when status is "" or pending, every one when it is AnyStatus, else those of that
+// status; limit 100 when 0.
 func (a *Approvals) List(ctx context.Context, status ApprovalStatus, limit int) ([]Approval, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	q, args := `SELECT `+approvalCols+` FROM access_approvals WHERE status = $1 AND deadline > $2 ORDER BY created DESC, id LIMIT $3`,
 		[]any{string(Pending), a.clock.Now().UnixNano(), limit}
-	if status != "" && status != Pending {
+	switch status {
+	case "", Pending:
+	case AnyStatus:
+		q, args = `SELECT `+approvalCols+` FROM access_approvals ORDER BY created DESC, id LIMIT $1`, []any{limit}
+	default:
 		q, args = `SELECT `+approvalCols+` FROM access_approvals WHERE status = $1 ORDER BY created DESC, id LIMIT $2`, []any{string(status), limit}
 	}
+	return a.query(ctx, q, args...)
+}
+
+// Decided returns the approvals no longer pending (approved, denied, expired,
+// cancelled), the most recently decided first; limit 100 when 0. The dashboard shows
+// them as the recent decisions: ordering by creation would bury a decision just made
+// on an old request under newer requests.
+func (a *Approvals) Decided(ctx context.Context, limit int) ([]Approval, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	return a.query(ctx, `SELECT `+approvalCols+` FROM access_approvals WHERE status <> $1 ORDER BY decided_at DESC, id LIMIT $2`,
+		string(Pending), limit)
+}
+
+func (a *Approvals) query(ctx context.Context, q string, args ...any) ([]Approval, error) {
 	rows, err := a.store.db.Read().Query(ctx, q, args...)
 	if err != nil {
 		return nil, internal(err, "list approvals")

@@ -256,3 +256,50 @@ func TestApprovalsOrphanedByRestart(t *testing.T) {
 		t.Fatalf("pending after restart: %+v", list)
 	}
 }
+
+// Decided lists what is no longer pending, the latest decision first, whatever order
+// the requests came in; List(AnyStatus) lists every approval, pending ones too.
+func TestApprovalsDecidedNewestFirst(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg StoreConfig) {
+		ctx := context.Background()
+		clk := newFakeClock()
+		m := open(t, cfg, clk, "")
+		p := Principal{Kind: KindAgent, Name: "alice", Tenant: DefaultTenant}
+		var ids []string
+		var outs []<-chan error
+		for _, path := range []string{"/a", "/b", "/c"} {
+			ap, out := asked(t, m, func() error {
+				_, err := m.Check(ctx, p, StorageDelete, Namespace("alice"), Context{Path: path})
+				return err
+			})
+			ids, outs = append(ids, ap.ID), append(outs, out)
+			clk.Advance(time.Second)
+		}
+		if got := must[[]Approval](t)(m.Approvals.Decided(ctx, 0)); len(got) != 0 {
+			t.Fatalf("decided before any decision: %+v", got)
+		}
+		// The oldest request is decided last, so it is the latest decision.
+		must[Approval](t)(m.Approvals.Decide(ctx, ids[1], false, "admin:ops", "no"))
+		clk.Advance(time.Second)
+		must[Approval](t)(m.Approvals.Decide(ctx, ids[0], true, "admin:ops", ""))
+		wantKind(t, <-outs[1], api.PolicyDenied)
+		if err := <-outs[0]; err != nil {
+			t.Fatal(err)
+		}
+		got := must[[]Approval](t)(m.Approvals.Decided(ctx, 0))
+		if len(got) != 2 || got[0].ID != ids[0] || got[0].Status != Approved || got[1].ID != ids[1] || got[1].Status != Denied {
+			t.Fatalf("decided: %+v", got)
+		}
+		if got := must[[]Approval](t)(m.Approvals.Decided(ctx, 1)); len(got) != 1 || got[0].ID != ids[0] {
+			t.Fatalf("decided, limit 1: %+v", got)
+		}
+		all := must[[]Approval](t)(m.Approvals.List(ctx, AnyStatus, 0))
+		if len(all) != 3 || all[0].ID != ids[2] || all[0].Status != Pending || all[2].ID != ids[0] {
+			t.Fatalf("every approval, newest first: %+v", all)
+		}
+		must[Approval](t)(m.Approvals.Decide(ctx, ids[2], true, "admin:ops", ""))
+		if err := <-outs[2]; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

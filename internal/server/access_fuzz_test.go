@@ -16,7 +16,8 @@ var fuzzMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 // FuzzAuthMiddleware sends arbitrary Authorization, x-api-key and X-AIOS-Agent values
 // and paths through the whole handler with auth on. Nothing may panic or answer 5xx,
 // and a request without a valid key never gets past authentication: every route but
-// the open ones (GET /status, GET /shared/…) answers 401.
+// the open ones (GET /status, GET /shared/…, the dashboard's page and its files)
+// answers 401.
 func FuzzAuthMiddleware(f *testing.F) {
 	h, m, admin := startAuthed(f, func(c *config.Config) { c.Access.ApprovalTimeout = time.Millisecond })
 	alice, _ := h.addAgent(admin, "alice")
@@ -42,6 +43,9 @@ func FuzzAuthMiddleware(f *testing.F) {
 		{5, "/v1/storage/files/a.txt", "Bearer aios_agent_0000000000000000_" + strings.Repeat("A", 43), "", ""},
 		{1, "/metrics", "Bearer aios_admin_", "aios_admin_" + strings.Repeat("z", 100), ""},
 		{0, "/ui", strings.Repeat("Bearer ", 50), "\x00\xff", "../alice"},
+		{2, "/ui/login", "Bearer " + alice, "", ""},
+		{2, "/ui/api/approvals/apr_0", "", "", ""},
+		{0, "/ui/api/events", "Bearer " + revoked, "", ""},
 		{2, "//admin/../admin/agents", "Bearer " + admin + " " + admin, "", ""},
 		{0, "/v1/models", "Bearer " + alice, "", "bob"},
 		{4, "/admin/agents/alice", "Bearer " + admin, "", ""},
@@ -81,7 +85,7 @@ func FuzzAuthMiddleware(f *testing.F) {
 			t.Fatalf("%s %q (Authorization %q, x-api-key %q): %d %s", method, path, auth, xkey, code, rec.Body)
 		}
 		open := (method == "GET" || method == "HEAD") &&
-			(req.URL.Path == "/status" || strings.HasPrefix(req.URL.Path, "/shared/"))
+			(req.URL.Path == "/status" || strings.HasPrefix(req.URL.Path, "/shared/")) || uiPublic(req)
 		if !hasKey && !open && code != http.StatusUnauthorized {
 			t.Fatalf("%s %q without a valid key (Authorization %q, x-api-key %q) got past authentication: %d %s",
 				method, path, auth, xkey, code, rec.Body)

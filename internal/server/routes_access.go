@@ -60,18 +60,22 @@ func (s *Server) withAccess(h http.Handler) http.Handler {
 		if p.IsAgent() {
 			r.Header.Set(api.HeaderAgent, p.Name)
 		}
+		if err := uiCrossSite(r); err != nil {
+			accessError(w, r, err)
+			return
+		}
 		switch {
 		case !adminRoute(r.URL.Path):
 			h.ServeHTTP(w, r)
-		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		case r.Method == http.MethodGet || r.Method == http.MethodHead || uiSignInPath(r.URL.Path):
 			read.ServeHTTP(w, r)
 		default:
 			write.ServeHTTP(w, r)
 		}
 	})
-	authed := m.Authenticator(true, accessError)(inner)
+	authed := s.withUISession(inner, m.Authenticator(true, accessError)(inner))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if exemptFromAuth(r) {
+		if exemptFromAuth(r) || uiPublic(r) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -108,9 +112,6 @@ func (s *Server) routesAccess() {
 		st := access.ApprovalStatus(r.URL.Query().Get("status"))
 		if st == "" {
 			st = access.Pending
-		}
-		if st == "all" {
-			st = ""
 		}
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		aps, err := m.Approvals.List(r.Context(), st, limit)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aios-go/aios/internal/access"
 	"github.com/aios-go/aios/internal/kernel"
 )
 
@@ -26,9 +28,10 @@ const (
 )
 
 // routesUI serves the live dashboard: GET /ui (the page), GET /ui/api/state (one
-// snapshot, which `aios top` polls) and GET /ui/api/events (the snapshot as server-sent
-// events, and each syscall as it ends). Like the admin routes they read and change
-// nothing.
+// snapshot, which `aios top` polls), GET /ui/api/events (the snapshot as server-sent
+// events, each syscall as it ends, and the approvals), the approvals panel's reads and
+// decisions (ui_approvals.go) and, with the access manager on, signing in from a
+// browser (ui_auth.go). Deciding an approval is the only change the dashboard makes.
 func (s *Server) routesUI() {
 	d := &dashboard{s: s}
 	sub, err := fs.Sub(uiFiles, "ui")
@@ -50,6 +53,8 @@ func (s *Server) routesUI() {
 	})
 	s.mux.HandleFunc("GET /ui/api/state", d.handleState)
 	s.mux.HandleFunc("GET /ui/api/events", d.handleEvents)
+	s.routesUIAuth()
+	s.routesUIApprovals(d)
 }
 
 func (d *dashboard) handleState(w http.ResponseWriter, r *http.Request) {
@@ -58,10 +63,12 @@ func (d *dashboard) handleState(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleEvents streams the dashboard: a "state" event with the recent calls first, then
-// a "state" event every interval and an "end" event for each syscall as it ends. It
-// returns when the client leaves or the kernel has shut down; it starts no goroutine, and
-// its observer of ending calls only signals a channel, so a slow client never holds up
-// the kernel.
+// a "state" event every interval and an "end" event for each syscall as it ends; and an
+// "approvals" event (uiApprovals) first and whenever the approvals change: at once for
+// a new request, within uiApprovalsEvery for a decision or a deadline. It returns when
+// the client leaves or the kernel has shut down; it starts no goroutine, and its
+// observers of ending calls and of new approvals only signal channels, so a slow client
+// never holds up the kernel or a call that asks.
 func (d *dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 	interval := uiInterval
 	if v := r.URL.Query().Get("interval_ms"); v != "" {
@@ -89,26 +96,47 @@ func (d *dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 	})
 	defer stop()
 
-	send := func(event string, v any) bool {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return false
-		}
+	sendJSON := func(event string, b []byte) bool {
 		buf := make([]byte, 0, len(b)+len(event)+16)
 		buf = append(buf, "event: "...)
 		buf = append(buf, event...)
 		buf = append(buf, "\ndata: "...)
 		buf = append(buf, b...)
 		buf = append(buf, '\n', '\n')
-		_, err = w.Write(buf)
+		_, err := w.Write(buf)
 		return err == nil
 	}
+	send := func(event string, v any) bool {
+		b, err := json.Marshal(v)
+		return err == nil && sendJSON(event, b)
+	}
 	flush := func() bool { return rc.Flush() == nil }
+
+	// Approvals are sent only when they changed since the last "approvals" event: the
+	// page counts deadlines down itself.
+	var asks <-chan access.Approval
+	var reread <-chan time.Time
+	if m := d.s.opts.Access; m != nil {
+		ch, stop := m.Approvals.Subscribe()
+		defer stop()
+		t := time.NewTicker(uiApprovalsEvery)
+		defer t.Stop()
+		asks, reread = ch, t.C
+	}
+	var lastApprovals []byte
+	sendApprovals := func() bool {
+		b, err := json.Marshal(d.approvals(ctx))
+		if err != nil || bytes.Equal(b, lastApprovals) {
+			return err == nil
+		}
+		lastApprovals = b
+		return sendJSON("approvals", b) && flush()
+	}
 
 	st := d.state(ctx, true)
 	last := st.LastEnded
 	// The client reconnects after this long when the stream breaks (EventSource).
-	if _, err := w.Write([]byte("retry: 1000\n\n")); err != nil || !send("state", st) || !flush() {
+	if _, err := w.Write([]byte("retry: 1000\n\n")); err != nil || !send("state", st) || !sendApprovals() || !flush() {
 		return
 	}
 	tick := time.NewTicker(interval)
@@ -134,6 +162,22 @@ func (d *dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 			st := d.state(ctx, false)
 			if !send("state", st) || !flush() {
+				return
+			}
+		case <-asks:
+			// A burst of requests is read once.
+			for drained := false; !drained; {
+				select {
+				case <-asks:
+				default:
+					drained = true
+				}
+			}
+			if !sendApprovals() {
+				return
+			}
+		case <-reread:
+			if !sendApprovals() {
 				return
 			}
 		}

@@ -54,6 +54,7 @@ type Server struct {
 	mux  *http.ServeMux
 	h    http.Handler // mux behind the request log
 	http *http.Server
+	ui   *uiSessions // the dashboard's signed-in browsers, with the access manager on (ui_auth.go)
 }
 
 // New builds the server's routes over k.

@@ -1,6 +1,11 @@
 // The AIOS dashboard: one EventSource on api/events. A "state" event (every 500 ms)
-// carries the kernel's state; "end" events carry each syscall as it ends; "shutdown"
-// says the kernel stopped. Plain DOM, no framework, nothing loaded from elsewhere.
+// carries the kernel's state; "end" events carry each syscall as it ends; "approvals"
+// events the approvals panel's content whenever it changes; "shutdown" says the kernel
+// stopped. With access.auth on, the page first asks api/session who it is; on 401 it
+// shows a sign-in form that posts an admin key to login, which answers with a session
+// cookie for /ui. Every request that changes something carries X-AIOS-UI: 1, which the
+// server requires so that another site's form cannot post with the cookie. Plain DOM,
+// no framework, nothing loaded from elsewhere.
 'use strict';
 
 const view = {
@@ -52,21 +57,118 @@ function fmtClock(ms) {
 
 const kernelNow = () => Date.now() + view.offset;
 
+// --- signing in -----------------------------------------------------------------------
+
+const UI_HEADER = { 'X-AIOS-UI': '1' };
+let stream = null; // the EventSource while the page is signed in (or needs no sign-in)
+
+function setConn(state, text) {
+  const conn = $('connection');
+  conn.dataset.state = state;
+  conn.textContent = text;
+}
+
+// start asks who the page is: signed in (or the kernel asks for no keys), then the
+// stream starts; 401, then the sign-in form shows.
+async function start() {
+  let r;
+  try {
+    r = await fetch('api/session', { cache: 'no-store' });
+  } catch (e) {
+    setConn('reconnecting', 'kernel unreachable');
+    setTimeout(start, 2000);
+    return;
+  }
+  if (r.status === 401) {
+    showSignIn('');
+    return;
+  }
+  showDashboard(r.ok ? await r.json() : {});
+  connect();
+}
+
+function showSignIn(message) {
+  if (stream) { stream.close(); stream = null; }
+  $('main').hidden = true;
+  $('session').hidden = true;
+  $('approvals-alert').hidden = true;
+  $('signin').hidden = false;
+  setConn('signed-out', 'signed out');
+  const err = $('signin-error');
+  err.textContent = message;
+  err.hidden = !message;
+  $('signin-key').focus();
+}
+
+function showDashboard(info) {
+  $('signin').hidden = true;
+  $('main').hidden = false;
+  // Only a session can be ended from here; a page that sent its key some other way has
+  // nothing to sign out of.
+  $('session').hidden = !info.session;
+  $('session-who').textContent = info.principal || '';
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const key = $('signin-key').value.trim();
+  const button = $('signin-submit');
+  button.disabled = true;
+  try {
+    // The key goes as a header, as any client sends it: the server authenticates the
+    // sign-in like every other request.
+    const r = await fetch('login', { method: 'POST', cache: 'no-store', headers: { ...UI_HEADER, Authorization: 'Bearer ' + key } });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const why = r.status === 401 ? 'That key is not valid'
+        : r.status === 403 ? 'That key may not open the dashboard' : `Signing in failed (HTTP ${r.status})`;
+      showSignIn(body.detail ? `${why}: ${body.detail}` : why + '.');
+      return;
+    }
+    $('signin-key').value = '';
+    showDashboard(body);
+    connect();
+  } catch (e) {
+    showSignIn('That is not a key, or the kernel cannot be reached: ' + e.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function signOut() {
+  try {
+    await fetch('logout', { method: 'POST', headers: UI_HEADER });
+  } catch (e) {
+    // Signed out here all the same: the session ends on its own.
+  }
+  showSignIn('');
+}
+
 // --- the stream ---------------------------------------------------------------------
 
 function connect() {
+  if (stream) stream.close();
   const es = new EventSource('api/events');
-  const conn = $('connection');
-  es.addEventListener('open', () => { conn.dataset.state = 'live'; conn.textContent = 'live'; });
+  stream = es;
+  es.addEventListener('open', () => setConn('live', 'live'));
   es.addEventListener('error', () => {
-    if (conn.dataset.state !== 'stopped') { conn.dataset.state = 'reconnecting'; conn.textContent = 'reconnecting…'; }
+    if ($('connection').dataset.state === 'stopped') return;
+    if (es.readyState === EventSource.CLOSED) {
+      // The server answered, but not with the stream (401 once the session ends):
+      // EventSource gives up, so ask again who the page is.
+      stream = null;
+      setConn('reconnecting', 'reconnecting…');
+      setTimeout(start, 1000);
+      return;
+    }
+    setConn('reconnecting', 'reconnecting…');
   });
   es.addEventListener('state', (ev) => onState(JSON.parse(ev.data)));
   es.addEventListener('end', (ev) => { remember(JSON.parse(ev.data)); scheduleTimeline(); });
+  es.addEventListener('approvals', (ev) => onApprovals(JSON.parse(ev.data)));
   es.addEventListener('shutdown', () => {
     es.close();
-    conn.dataset.state = 'stopped';
-    conn.textContent = 'kernel stopped';
+    setConn('stopped', 'kernel stopped');
     $('status').textContent = 'stopped';
   });
 }
@@ -359,6 +461,127 @@ function showDetail(c) {
   ].join('\n');
 }
 
+// --- approvals ------------------------------------------------------------------------
+
+const approvals = {
+  data: null, // the last "approvals" event, with the page's own decisions applied
+  rows: new Map(), // approval id -> its row: kept across updates, so a reason being typed stays
+  decided: new Set(), // ids decided from this page, which a late event must not bring back
+};
+
+function onApprovals(a) {
+  a.pending = a.pending.filter((p) => !approvals.decided.has(p.id));
+  approvals.data = a;
+  renderApprovals();
+}
+
+const who = (principal) => principal.replace(/^agent:/, '');
+const deadlineLeft = (p) => Date.parse(p.deadline) - kernelNow();
+
+function fmtLeft(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+}
+
+function renderApprovals() {
+  const a = approvals.data;
+  if (!a) return;
+  const note = $('approvals-note');
+  const table = $('approvals');
+  // Past its deadline a call is denied: it leaves the list even before the server says so.
+  const pending = a.enabled && !a.message ? a.pending.filter((p) => deadlineLeft(p) > 0) : [];
+  pending.sort((x, y) => Date.parse(x.created) - Date.parse(y.created) || x.id.localeCompare(y.id));
+  const ids = new Set(pending.map((p) => p.id));
+  for (const [id, tr] of approvals.rows) {
+    if (!ids.has(id)) { tr.remove(); approvals.rows.delete(id); }
+  }
+  for (const p of pending) {
+    if (!approvals.rows.has(p.id)) {
+      const tr = approvalRow(p);
+      approvals.rows.set(p.id, tr);
+      table.tBodies[0].append(tr);
+    }
+  }
+  table.hidden = pending.length === 0;
+  note.hidden = pending.length > 0;
+  note.textContent = a.message || 'No call is waiting for a decision.';
+  note.dataset.state = !a.enabled ? 'off' : a.message ? 'error' : 'none';
+  $('approvals-count').textContent = a.enabled && !a.message ? `${pending.length} pending` : '';
+  const alert = $('approvals-alert');
+  alert.hidden = pending.length === 0;
+  alert.textContent = `${pending.length} approval${pending.length === 1 ? '' : 's'} waiting`;
+
+  const recent = a.enabled && !a.message ? a.recent : [];
+  $('decisions').tBodies[0].replaceChildren(...recent.map((d) => el('tr', { 'data-testid': 'decision-row', 'data-id': d.id, 'data-status': d.status },
+    el('td', { title: d.decided_at }, d.decided_at ? fmtClock(Date.parse(d.decided_at)) : ''),
+    el('td', {}, el('span', { className: 'badge ' + d.status, 'data-testid': 'decision-status' }, d.status)),
+    el('td', {}, d.decided_by),
+    el('td', { className: 'why', 'data-testid': 'decision-reason' }, d.decided_reason || '—'),
+    el('td', { title: d.principal }, who(d.principal)),
+    el('td', {}, d.action),
+    el('td', {}, d.resource),
+    el('td', { className: 'path' }, d.path || '—'))));
+  $('decisions').hidden = recent.length === 0;
+  $('decisions-title').hidden = recent.length === 0;
+  tickApprovals();
+}
+
+function approvalRow(p) {
+  const reason = el('input', { type: 'text', placeholder: 'reason (optional)', maxlength: 500, 'data-testid': 'approval-reason', 'aria-label': 'reason' });
+  const yes = el('button', { type: 'button', className: 'approve', 'data-testid': 'approve' }, 'approve');
+  const no = el('button', { type: 'button', className: 'deny', 'data-testid': 'deny' }, 'deny');
+  const err = el('div', { className: 'error', 'data-testid': 'approval-error', hidden: true });
+  const tr = el('tr', { 'data-testid': 'approval-row', 'data-id': p.id, 'data-action': p.action, 'data-path': p.path || '' },
+    el('td', { 'data-testid': 'approval-who', title: p.principal + (p.tenant ? ` of tenant ${p.tenant}` : '') }, who(p.principal)),
+    el('td', { 'data-testid': 'approval-action' }, p.action),
+    el('td', {}, p.resource),
+    el('td', { className: 'path', 'data-testid': 'approval-path' }, p.path || '—'),
+    el('td', { className: 'why', 'data-testid': 'approval-why' }, p.reason),
+    el('td', { className: 'num', 'data-testid': 'approval-left' }, fmtLeft(deadlineLeft(p))),
+    el('td', { className: 'decide' }, reason, yes, no, err));
+  const decide = async (approve) => {
+    yes.disabled = no.disabled = reason.disabled = true;
+    err.hidden = true;
+    try {
+      const r = await fetch('api/approvals/' + encodeURIComponent(p.id), {
+        method: 'POST', headers: { ...UI_HEADER, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ approve, reason: reason.value.trim() }),
+      });
+      const body = await r.json().catch(() => ({}));
+      if (r.status === 401) { showSignIn('Your session has ended: sign in again.'); return; }
+      if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
+      approvals.decided.add(p.id);
+      const a = approvals.data;
+      a.pending = a.pending.filter((x) => x.id !== p.id);
+      a.recent = [body, ...a.recent.filter((x) => x.id !== body.id)].slice(0, 10);
+      renderApprovals();
+    } catch (e) {
+      // Decided elsewhere or past its deadline, say: the next update removes the row.
+      err.textContent = e.message;
+      err.hidden = false;
+      yes.disabled = no.disabled = reason.disabled = false;
+    }
+  };
+  yes.addEventListener('click', () => decide(true));
+  no.addEventListener('click', () => decide(false));
+  return tr;
+}
+
+// tickApprovals counts the deadlines down; a row whose deadline passed goes.
+function tickApprovals() {
+  const a = approvals.data;
+  if (!a) return;
+  for (const p of a.pending) {
+    const tr = approvals.rows.get(p.id);
+    if (!tr) continue;
+    const left = deadlineLeft(p);
+    if (left <= 0) { renderApprovals(); return; }
+    const cell = tr.querySelector('[data-testid=approval-left]');
+    cell.textContent = fmtLeft(left);
+    cell.classList.toggle('soon', left < 30000);
+  }
+}
+
 // --- start --------------------------------------------------------------------------
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -370,5 +593,8 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   }
   $('clear-filter').addEventListener('click', () => selectAgent(''));
-  connect();
+  $('signin-form').addEventListener('submit', signIn);
+  $('signout').addEventListener('click', signOut);
+  setInterval(tickApprovals, 1000);
+  start();
 });

@@ -6,6 +6,10 @@
 //   SCREENSHOTS     the folder for screenshots
 //   AIOS_AGENTS     JSON: {agent: {llm, storage, tool}} the syscalls each finished agent made
 //   AIOS_LIVE_AGENT an agent making LLM calls all along
+//   AIOS_ADMIN_KEY  the admin key the page signs in with (the kernel has access.auth on)
+//   AIOS_APPROVER, AIOS_APPROVER_KEY, AIOS_APPROVER_FILES
+//                   an agent, its key, and JSON: files of its that this script deletes;
+//                   each delete waits in the approvals panel for the browser's decision
 // Prints one JSON line of what it saw; exits non-zero on the first failed check.
 import { chromium } from 'playwright-core';
 import { strict as assert } from 'node:assert';
@@ -15,13 +19,19 @@ const url = process.env.AIOS_URL;
 const shots = process.env.SCREENSHOTS;
 const agents = JSON.parse(process.env.AIOS_AGENTS);
 const live = process.env.AIOS_LIVE_AGENT;
-assert.ok(url && shots && process.env.CHROMIUM && live, 'AIOS_URL, CHROMIUM, SCREENSHOTS and AIOS_LIVE_AGENT must be set');
+const admin = process.env.AIOS_ADMIN_KEY;
+const approver = process.env.AIOS_APPROVER;
+const approverKey = process.env.AIOS_APPROVER_KEY;
+const files = JSON.parse(process.env.AIOS_APPROVER_FILES || '[]');
+assert.ok(url && shots && process.env.CHROMIUM && live && admin && approver && approverKey && files.length === 3,
+  'AIOS_URL, CHROMIUM, SCREENSHOTS, AIOS_LIVE_AGENT, AIOS_ADMIN_KEY, AIOS_APPROVER(_KEY) and three AIOS_APPROVER_FILES must be set');
 
 const saw = {};
 const log = (...a) => console.error('ui-check:', ...a);
 
+// json reads the kernel's own answer, as the admin.
 async function json(p) {
-  const r = await fetch(url + p);
+  const r = await fetch(url + p, { headers: { Authorization: 'Bearer ' + admin } });
   assert.equal(r.status, 200, `GET ${p}: HTTP ${r.status}`);
   return r.json();
 }
@@ -47,13 +57,39 @@ try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 940 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // The sign-in's refusals (401 before signing in, 403 for an agent's key, 401 after
+  // signing out) are answers the page handles; Chromium logs each as a console error.
+  const expected = /Failed to load resource: the server responded with a status of 40[13]/;
+  page.on('console', (m) => { if (m.type() === 'error' && !expected.test(m.text())) errors.push(m.text()); });
   page.on('requestfailed', (r) => { if (!r.url().endsWith('/api/events')) errors.push(`${r.url()}: ${r.failure()?.errorText}`); });
   const outside = [];
   page.on('request', (r) => { if (!r.url().startsWith(url)) outside.push(r.url()); });
 
   await page.goto(url + '/ui');
   assert.equal(new URL(page.url()).pathname, '/ui/');
+
+  // Signing in: the kernel asks for keys, so the page asks for one. An agent's key may
+  // not open the dashboard; the admin's does, and the page then says who signed in.
+  await page.getByTestId('signin').waitFor();
+  assert.equal(await page.locator('#main').isVisible(), false, 'the dashboard shows before signing in');
+  await page.getByTestId('signin-key').fill(approverKey);
+  await page.getByTestId('signin-submit').click();
+  await until('an agent key refused', async () => {
+    assert.ok(await page.getByTestId('signin-error').isVisible());
+    assert.match(await page.getByTestId('signin-error').textContent(), /may not open the dashboard/);
+  });
+  await page.screenshot({ path: path.join(shots, 'signin.png') });
+  await page.getByTestId('signin-key').fill(admin);
+  await page.getByTestId('signin-submit').click();
+  await page.locator('#main').waitFor();
+  assert.match(await page.getByTestId('session').textContent(), /signed in as admin:/);
+  // The browser keeps a session cookie, not the key.
+  const cookies = await page.context().cookies();
+  assert.equal(cookies.length, 1, `cookies: ${cookies.map((c) => c.name)}`);
+  assert.equal(cookies[0].httpOnly, true);
+  assert.equal(cookies[0].sameSite, 'Strict');
+  assert.ok(!cookies[0].value.includes(admin) && !admin.includes(cookies[0].value), 'the cookie holds the admin key');
+  saw.signedIn = true;
 
   // Live: connected, and the state keeps arriving.
   await page.locator('[data-testid=connection][data-state=live]').waitFor();
@@ -119,8 +155,57 @@ try {
   }
   saw.cores = cores;
 
-  // The approvals placeholder.
-  assert.match(await page.getByTestId('approvals').textContent(), /access manager/);
+  // Approvals: the approver deletes its files; each delete waits for a decision, and
+  // the panel lists them. Approve the first and the last, deny the second with a reason.
+  await until('an empty approvals panel', async () =>
+    assert.match(await page.getByTestId('approvals-note').textContent(), /No call is waiting/));
+  const deletes = files.map((f) => fetch(url + '/v1/storage/files/' + f, {
+    method: 'DELETE', headers: { Authorization: 'Bearer ' + approverKey },
+  }).then(async (r) => ({ file: f, status: r.status, body: await r.text() })));
+  const rowOf = (f) => page.locator('[data-testid=approval-row]').filter({ has: page.locator('[data-testid=approval-path]', { hasText: f }) });
+  await until('three approvals waiting', async () => {
+    assert.equal(await page.locator('[data-testid=approval-row]').count(), 3);
+    assert.equal(await page.getByTestId('approvals-count').textContent(), '3 pending');
+    assert.equal(await page.getByTestId('approvals-alert').textContent(), '3 approvals waiting');
+    for (const f of files) {
+      const row = rowOf(f);
+      assert.equal(await row.count(), 1, `no approval row for ${f}`);
+      assert.equal(await row.getAttribute('data-action'), 'storage.delete');
+      assert.equal(await row.getByTestId('approval-who').textContent(), approver);
+    }
+  });
+  await page.getByTestId('approvals').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, 'approvals.png') });
+  const decisions = [true, false, true];
+  for (const [i, f] of files.entries()) {
+    const row = rowOf(f);
+    if (!decisions[i]) await row.getByTestId('approval-reason').fill('keep the draft');
+    await row.getByTestId(decisions[i] ? 'approve' : 'deny').click();
+    await until(`${f} decided`, async () => assert.equal(await rowOf(f).count(), 0));
+  }
+  const results = await Promise.all(deletes);
+  saw.approvals = {};
+  for (const [i, r] of results.entries()) {
+    // An approved delete goes ahead (204); a denied one fails with policy_denied (403).
+    assert.equal(r.status, decisions[i] ? 204 : 403, `DELETE ${r.file}: ${r.status} ${r.body}`);
+    if (!decisions[i]) assert.match(r.body, /policy_denied/);
+    const get = await fetch(url + '/v1/storage/files/' + r.file, { headers: { Authorization: 'Bearer ' + approverKey } });
+    await get.arrayBuffer();
+    assert.equal(get.status, decisions[i] ? 404 : 200, `GET ${r.file} after the decision`);
+    saw.approvals[r.file] = decisions[i] ? 'approved' : 'denied';
+  }
+  // Every decision is recorded with who made it; the panel shows the latest first.
+  await until('the recent decisions', async () => {
+    const rows = await page.locator('[data-testid=decision-row]').evaluateAll((rs) => rs.map((r) => r.dataset.status));
+    assert.deepEqual(rows.slice(0, 3), ['approved', 'denied', 'approved']);
+    assert.equal(await page.locator('[data-testid=decision-row]').nth(1).getByTestId('decision-reason').textContent(), 'keep the draft');
+    assert.equal(await page.getByTestId('approvals-alert').isVisible(), false);
+  });
+  const decided = (await json('/v1/approvals?status=all')).data ?? [];
+  for (const f of files) {
+    const d = decided.find((a) => (a.path || '').endsWith(f));
+    assert.ok(d && /^admin:/.test(d.decided_by), `${f}'s approval was not decided by the admin: ${JSON.stringify(d)}`);
+  }
 
   // The timeline over 5 minutes holds every call of the finished agents: a bar per
   // syscall, by module, as many as they made.
@@ -181,6 +266,15 @@ try {
   });
   assert.equal(await page.getByTestId('timeline-filter').isVisible(), false);
   await page.screenshot({ path: path.join(shots, 'dashboard-full.png'), fullPage: true });
+
+  // Signing out ends the session on the server: the form is back, and the cookie the
+  // browser held opens nothing any more.
+  const held = (await page.context().cookies())[0];
+  await page.getByTestId('signout').click();
+  await page.getByTestId('signin').waitFor();
+  const after = await fetch(url + '/ui/api/state', { headers: { Cookie: `${held.name}=${held.value}` } });
+  assert.equal(after.status, 401, 'the signed-out session still opens the dashboard');
+  saw.signedOut = true;
 
   assert.deepEqual(outside, [], 'the page loaded something from outside the kernel');
   assert.deepEqual(errors, [], 'the page reported errors');
