@@ -44,6 +44,9 @@ type MemoryParams struct {
 	// Conversations: a session's stored messages.
 	Session  string    `json:"session,omitempty"`
 	Messages []Message `json:"messages,omitempty"`
+	// Owner is the agent whose memory the call acts in, when it is not the caller's own
+	// (see StorageParams.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // Limit is retrieve's result count: k, else n, else 0 (the module's default).

@@ -44,6 +44,10 @@ type StorageParams struct {
 	Keywords  Strings  `json:"keywords,omitempty"`
 	Time      string   `json:"time,omitempty"`       // rollback: ISO 8601
 	ExpiresIn *FlexInt `json:"expires_in,omitempty"` // share: seconds
+	// Owner is the agent whose storage the call acts in, when it is not the caller's
+	// own: allowed only with the access manager on, to agents that share a privilege
+	// group with the owner or that a policy permits (docs/security.md).
+	Owner string `json:"owner,omitempty"`
 }
 
 // MountRoot is the root a mount asks for: root_dir, else root.

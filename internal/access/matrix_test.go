@@ -63,6 +63,7 @@ var nsOps = []nsOp{
 	{"storage.delete", StorageDelete, Context{Path: "/a.txt"}},
 	{"storage.rollback", StorageRollback, Context{Path: "/a.txt"}},
 	{"storage.share", StorageShare, Context{Path: "/a.txt"}},
+	{"tool.log.read", ToolLogRead, Context{}},
 }
 
 // expectedNamespace is the explicit table: for each relation between the calling agent
@@ -70,23 +71,23 @@ var nsOps = []nsOp{
 var expectedNamespace = map[relation]map[string]Effect{
 	self: {
 		"memory.read": Allow, "memory.write": Allow, "storage.read": Allow, "storage.write new file": Allow,
-		"storage.write over a file": Ask, "storage.delete": Ask, "storage.rollback": Ask, "storage.share": Allow,
+		"storage.write over a file": Ask, "storage.delete": Ask, "storage.rollback": Ask, "storage.share": Allow, "tool.log.read": Allow,
 	},
 	sameGroup: {
 		"memory.read": Allow, "memory.write": Allow, "storage.read": Allow, "storage.write new file": Allow,
-		"storage.write over a file": Ask, "storage.delete": Ask, "storage.rollback": Ask, "storage.share": Allow,
+		"storage.write over a file": Ask, "storage.delete": Ask, "storage.rollback": Ask, "storage.share": Allow, "tool.log.read": Allow,
 	},
 	otherGroup: {
 		"memory.read": Deny, "memory.write": Deny, "storage.read": Deny, "storage.write new file": Deny,
-		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny,
+		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny, "tool.log.read": Deny,
 	},
 	otherTenant: {
 		"memory.read": Deny, "memory.write": Deny, "storage.read": Deny, "storage.write new file": Deny,
-		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny,
+		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny, "tool.log.read": Deny,
 	},
 	unregistered: {
 		"memory.read": Deny, "memory.write": Deny, "storage.read": Deny, "storage.write new file": Deny,
-		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny,
+		"storage.write over a file": Deny, "storage.delete": Deny, "storage.rollback": Deny, "storage.share": Deny, "tool.log.read": Deny,
 	},
 }
 

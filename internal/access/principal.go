@@ -84,6 +84,7 @@ const (
 	StorageRollback Action = "storage.rollback"
 	StorageShare    Action = "storage.share"
 	ToolCall        Action = "tool.call"
+	ToolLogRead     Action = "tool.log.read" // an agent's log of tool calls (GET /v1/tools/calls)
 	AdminRead       Action = "admin.read"
 	AdminWrite      Action = "admin.write"
 	ApprovalDecide  Action = "approval.decide"
@@ -104,6 +105,7 @@ var actionInfo = map[Action]struct {
 	StorageRollback: {ResourceNamespace, []string{"storage", "namespace", "write"}},
 	StorageShare:    {ResourceNamespace, []string{"storage", "namespace", "write"}},
 	ToolCall:        {ResourceTool, []string{"tool"}},
+	ToolLogRead:     {ResourceNamespace, []string{"namespace", "read"}},
 	AdminRead:       {ResourceRoute, []string{"admin"}},
 	AdminWrite:      {ResourceRoute, []string{"admin"}},
 	ApprovalDecide:  {ResourceRoute, []string{"admin"}},

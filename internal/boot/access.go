@@ -118,7 +118,7 @@ func (g accessGate) classify(ctx context.Context, c *kernel.Call) (access.Action
 		case api.MemoryGet, api.MemoryRetrieve, api.MemoryRetrieveRaw, api.MemoryGetConversation:
 			act = access.MemoryRead
 		}
-		return act, access.Namespace(c.Agent), access.Context{}
+		return act, access.Namespace(ownerOf(c)), access.Context{}
 	case sched.Storage:
 		p, _ := c.Args.(*api.StorageParams)
 		var path string
@@ -138,11 +138,11 @@ func (g accessGate) classify(ctx context.Context, c *kernel.Call) (access.Action
 			act = access.StorageShare
 		case api.StorageWrite:
 			if sm := *g.storage; sm != nil && path != "" {
-				vs, err := sm.Versions(ctx, c.Agent, path)
+				vs, err := sm.Versions(ctx, ownerOf(c), path)
 				actx.Exists = err == nil && len(vs) > 0
 			}
 		}
-		return act, access.Namespace(c.Agent), actx
+		return act, access.Namespace(ownerOf(c)), actx
 	case sched.Tool:
 		info := access.ToolInfo{}
 		if tm := *g.tools; tm != nil {

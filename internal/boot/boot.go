@@ -181,7 +181,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			stop()
 			return nil, err
 		}
-		opts.Services[sched.Storage] = storageWithResponses{storageService{m}, sys.Responses}
+		opts.Services[sched.Storage] = storageWithResponses{storageService{m: m, gated: cfg.Access.Auth}, sys.Responses}
 	}
 	if !cfg.Memory.Disabled {
 		m, err := openMemory(cfg, log)
@@ -190,7 +190,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			return nil, err
 		}
 		sys.Memory = m
-		opts.Services[sched.Memory] = memoryService{m: m, k: &sys.Kernel}
+		opts.Services[sched.Memory] = memoryService{m: m, k: &sys.Kernel, gated: cfg.Access.Auth}
 	}
 	if !cfg.Tools.Disabled {
 		ts, err := openTools(cfg, &sys.Kernel, log)

@@ -12,18 +12,36 @@ import (
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/memory"
+	"github.com/aios-go/aios/internal/sched"
 )
 
 // memoryService runs memory syscalls on the memory manager. add_agentic_memory's LLM
 // steps are LLM syscalls of the same kernel, made through k once it exists.
+// gated is as storageService's.
 type memoryService struct {
-	m *memory.Manager
-	k **kernel.Kernel
+	m     *memory.Manager
+	k     **kernel.Kernel
+	gated bool
+}
+
+func (s memoryService) Admit(r kernel.Request) error {
+	p, _ := r.Args.(*api.MemoryParams)
+	if p == nil {
+		return nil
+	}
+	return checkOwner(sched.Memory, r, p.Owner, s.gated)
 }
 
 func (s memoryService) Run(ctx context.Context, r kernel.Request) (any, error) {
 	p, _ := r.Args.(*api.MemoryParams)
-	return s.m.Syscall(ctx, r.Agent, r.Op, p, s.callTool)
+	agent := r.Agent
+	if p != nil {
+		var err error
+		if agent, ctx, err = namespaceFor(ctx, sched.Memory, r, p.Owner, s.gated); err != nil {
+			return nil, err
+		}
+	}
+	return s.m.Syscall(ctx, agent, r.Op, p, s.callTool)
 }
 
 func (s memoryService) Close() error { return s.m.Close() }

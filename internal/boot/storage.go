@@ -11,16 +11,36 @@ import (
 	"github.com/aios-go/aios/internal/embed"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/storage"
 )
 
 // storageService runs storage syscalls on the storage manager; the kernel closes it
-// at shutdown, after the last syscall ended.
-type storageService struct{ m *storage.Manager }
+// at shutdown, after the last syscall ended. gated says the access manager checks every
+// call, which another agent's namespace (params.owner) needs.
+type storageService struct {
+	m     *storage.Manager
+	gated bool
+}
+
+func (s storageService) Admit(r kernel.Request) error {
+	p, _ := r.Args.(*api.StorageParams)
+	if p == nil {
+		return nil
+	}
+	return checkOwner(sched.Storage, r, p.Owner, s.gated)
+}
 
 func (s storageService) Run(ctx context.Context, r kernel.Request) (any, error) {
 	p, _ := r.Args.(*api.StorageParams)
-	return s.m.Syscall(ctx, r.Agent, r.Op, p)
+	agent := r.Agent
+	if p != nil {
+		var err error
+		if agent, ctx, err = namespaceFor(ctx, sched.Storage, r, p.Owner, s.gated); err != nil {
+			return nil, err
+		}
+	}
+	return s.m.Syscall(ctx, agent, r.Op, p)
 }
 
 func (s storageService) Close() error { return s.m.Close() }

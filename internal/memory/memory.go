@@ -236,6 +236,24 @@ func (m *Manager) checkName(what, name string) error {
 	return nil
 }
 
+// actorKey marks a context whose calls act in another agent's memory (params.owner).
+type actorKey struct{}
+
+// WithActor returns ctx for calls that agent makes in another agent's memory: the
+// operations run as the owner, and each change is recorded with agent as its actor.
+func WithActor(ctx context.Context, agent string) context.Context {
+	return context.WithValue(ctx, actorKey{}, agent)
+}
+
+// recordedActor is who a change is recorded as made by: the agent acting in another's
+// memory when ctx says so, else actor.
+func recordedActor(ctx context.Context, actor string) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return actor
+}
+
 func (m *Manager) allow(ctx context.Context, actor, op string, n Note) error {
 	if m.cfg.Allow == nil {
 		return nil

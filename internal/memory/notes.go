@@ -412,7 +412,7 @@ func (m *Manager) record(ctx context.Context, t sqldb.Tx, actor, op, scope, id s
 		a = jsonText(after)
 	}
 	_, err := t.Exec(ctx, `INSERT INTO mem_changes (id, scope, actor, at, op, after) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, scope, actor, m.now().UnixNano(), op, a)
+		id, scope, recordedActor(ctx, actor), m.now().UnixNano(), op, a)
 	return err
 }
 

@@ -48,6 +48,9 @@ func (s *Server) memoryREST(r *http.Request, op string, p *api.MemoryParams) (*a
 	if agent == "" {
 		return nil, api.Errorf(api.CallerBadRequest, "the %s header is required: memory is kept per agent", api.HeaderAgent)
 	}
+	if p.Owner == "" {
+		p.Owner = r.URL.Query().Get("owner") // another agent's namespace (docs/security.md)
+	}
 	res, sc, err := s.k.Do(r.Context(), kernel.Call{
 		Agent: agent, Program: r.Header.Get(api.HeaderSession), Module: sched.Memory, Op: op, Args: p,
 	})

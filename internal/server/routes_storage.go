@@ -55,6 +55,9 @@ func (s *Server) storageCall(r *http.Request, op string, p *api.StorageParams) (
 	if err != nil {
 		return nil, err
 	}
+	if p.Owner == "" {
+		p.Owner = r.URL.Query().Get("owner") // another agent's namespace (docs/security.md)
+	}
 	res, sc, err := s.k.Do(r.Context(), kernel.Call{
 		Agent: agent, Program: r.Header.Get(api.HeaderSession), Module: sched.Storage, Op: op, Args: p,
 	})

@@ -225,6 +225,7 @@ func (s *Server) routesTools() {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
 	})
+	s.mux.HandleFunc("GET /v1/tools/calls", s.toolCalls)
 	s.mux.HandleFunc("GET /admin/tools", func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.ToolStatus == nil {
 			writeError(w, api.Errorf(api.PolicyNotEnabled, "the tool module is not enabled in this kernel"))

@@ -37,6 +37,8 @@ type Manager struct {
 	tools    map[string]*entry // by canonical name
 	inflight map[string]int    // slots taken, by canonical name, known tool or not
 	down     map[string]error  // sources that are down, and why
+
+	calls callLog // each agent's recent calls
 }
 
 // entry is a registered tool. Everything but br and stats is fixed at registration;

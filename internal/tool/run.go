@@ -17,8 +17,16 @@ import (
 // Run runs one call. The caller holds a slot of the tool (TryAcquire). In order: the
 // arguments are validated, a down source or an open breaker fails the call at once, the
 // tool runs under the tool's Timeout, its output is capped and its outcome recorded.
-// Tools must honour ctx: Run waits for Call to return.
+// Tools must honour ctx: Run waits for Call to return. Every call is entered in the
+// calling agent's log (Calls).
 func (m *Manager) Run(ctx context.Context, name string, in Input) (Result, error) {
+	start := time.Now()
+	res, err := m.run(ctx, name, in)
+	m.calls.add(in, Canonical(name), start, time.Since(start), res, err)
+	return res, err
+}
+
+func (m *Manager) run(ctx context.Context, name string, in Input) (Result, error) {
 	name = Canonical(name)
 	m.mu.Lock()
 	e, ok := m.tools[name]

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Opener) {
 		{"Scoping", testScoping},
 		{"SharedBlocks", testBlocks},
 		{"History", testHistory},
+		{"HistoryActor", testHistoryActor},
 		{"Retrieve", testRetrieve},
 		{"RetrieveFilters", testFilters},
 		{"RetrieveIgnoresHotSet", testRetrieveCold},
@@ -265,6 +266,28 @@ func testHistory(t *testing.T, op Opener) {
 	}
 	_, err := m.History(ctx, "carol", n.ID)
 	wantKind(t, err, api.CallerNotFound)
+}
+
+// An agent acting in another's memory (params.owner: the kernel runs the call as the
+// owner, with WithActor naming the caller) is recorded as who made the change; the
+// note stays in the owner's namespace.
+func testHistoryActor(t *testing.T, op Opener) {
+	ctx := context.Background()
+	m := open(t, op, memory.Config{Now: NewClock().Now})
+	asBob := memory.WithActor(ctx, "bob")
+	n, err := m.Add(asBob, "alice", memory.Note{Content: "from bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := "edited by alice"
+	must[memory.Note](t)(m.Update(ctx, "alice", n.ID, memory.Patch{Content: &c}))
+	h := must[[]memory.Change](t)(m.History(ctx, "alice", n.ID))
+	if len(h) != 2 || h[0].Actor != "bob" || h[1].Actor != "alice" {
+		t.Fatalf("history: %+v", h)
+	}
+	if _, err := m.Get(ctx, "bob", n.ID); kindOf(err) != api.CallerNotFound {
+		t.Fatalf("the note left alice's namespace: bob reads it (%v)", err)
+	}
 }
 
 func testRetrieve(t *testing.T, op Opener) {
