@@ -51,7 +51,12 @@ func run() error {
 	if task == "" {
 		task = env("AIOS_TASK", "Estimate the cost of a three-day bike trip")
 	}
-	c := sdk.New(kernel, sdk.WithAgent(agent), sdk.WithSession(program), sdk.WithTimeout(2*time.Minute))
+	opts := []sdk.Option{sdk.WithAgent(agent), sdk.WithSession(program), sdk.WithTimeout(2 * time.Minute)}
+	// With the kernel's access manager on, the runtime gives each run its own key.
+	if key := os.Getenv("AIOS_AGENT_KEY"); key != "" {
+		opts = append(opts, sdk.WithAPIKey(key))
+	}
+	c := sdk.New(kernel, opts...)
 	ctx := context.Background()
 
 	// Memory: notes from earlier runs that look like this task.

@@ -21,6 +21,8 @@ KERNEL = os.environ.get("AIOS_KERNEL_URL", "http://localhost:8000").rstrip("/")
 # The program this run is: every syscall says it, so the kernel schedules the run's calls
 # as one program (the session field of llm and tool queries; the header on all).
 PROGRAM = os.environ.get("AIOS_PROGRAM", "")
+# With the kernel's access manager on, the runtime gives each run its own key.
+KEY = os.environ.get("AIOS_AGENT_KEY", "")
 
 
 class KernelError(RuntimeError):
@@ -33,6 +35,8 @@ def send_request(agent_name, query_type, query_data):
     headers = {"Content-Type": "application/json"}
     if PROGRAM:
         headers["X-AIOS-Session"] = PROGRAM
+    if KEY:
+        headers["Authorization"] = "Bearer " + KEY
     req = urllib.request.Request(KERNEL + "/query", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:

@@ -40,11 +40,11 @@ type exampleResult struct {
 
 // agentsRun runs `aios agents run dir --task task` against k and decodes the result it
 // prints on stdout; the agent's own output, on stderr, is returned for failures.
-func agentsRun(t *testing.T, k *kernel, dir, task string) (exampleResult, string) {
+func agentsRun(t *testing.T, k *kernel, dir, task string, flags ...string) (exampleResult, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, aiosBinary(t), "agents", "run", dir, "--task", task, "--url", k.URL)
+	cmd := exec.CommandContext(ctx, aiosBinary(t), append([]string{"agents", "run", dir, "--task", task, "--url", k.URL}, flags...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -280,6 +280,76 @@ func checkPins(t *testing.T, example, tested string) {
 // TestExamplesGoSDK: the Go SDK example, built, and run by `aios agents run` from a
 // manifest naming the binary (its own manifest runs `go run .`, for a checkout).
 func TestExamplesGoSDK(t *testing.T) {
+	dir := goSDKExample(t)
+	k := startKernel(t)
+	res, stderr := agentsRun(t, k, dir, "Estimate the cost of a bike trip")
+	checkResult(t, res, "go-sdk-example")
+	if res.Cost != "130.5" {
+		t.Errorf("result: %+v\n%s", res, stderr)
+	}
+	program := strings.TrimSuffix(strings.TrimPrefix(*res.File, "estimates/"), ".md")
+	if !strings.HasPrefix(program, "run-1-") {
+		t.Errorf("the agent's program %q is not the runtime's", program)
+	}
+	checkAccounted(t, k, "go-sdk-example", program, 1)
+}
+
+// TestExamplesWithAccess: against a kernel with access.auth on, `aios agents run
+// --admin-key` gives each run its own key, the Python and Go examples send it with every
+// call (AIOS_AGENT_KEY), and they work as they do without auth; the runtime registered
+// each agent, and each run's key is revoked once it ended.
+func TestExamplesWithAccess(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		skipOrFail(t, "python3 is not on PATH: the AIOS example agent is Python")
+	}
+	goDir := goSDKExample(t)
+	dir := t.TempDir()
+	cfg, data := filepath.Join(dir, "aios.yaml"), filepath.Join(dir, "data")
+	if err := os.WriteFile(cfg, []byte("access:\n  auth: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), aiosBinary(t), "admin", "key", "create", "--config", cfg, "--data-dir", data).Output()
+	admin := strings.TrimSpace(string(out))
+	if err != nil || !strings.HasPrefix(admin, "aios_admin_") {
+		t.Fatalf("aios admin key create: %v %q", err, out)
+	}
+	k := startKernel(t, "--config", cfg, "--data-dir", data)
+
+	py, stderr := agentsRun(t, k, filepath.Join(repoRoot(t), "examples", "python-aios"), "A weekend in Porto for two", "--admin-key", admin)
+	checkResult(t, py, "trip_planner")
+	if py.Budget != "900" {
+		t.Errorf("python example: %+v\n%s", py, stderr)
+	}
+	gores, stderr := agentsRun(t, k, goDir, "Estimate the cost of a bike trip", "--admin-key", admin)
+	checkResult(t, gores, "go-sdk-example")
+	if gores.Cost != "130.5" {
+		t.Errorf("go example: %+v\n%s", gores, stderr)
+	}
+
+	for _, agent := range []string{"trip_planner", "go-sdk-example"} {
+		req, _ := http.NewRequest("GET", k.URL+"/admin/agents/"+agent+"/keys", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var v struct {
+			Keys []struct {
+				Revoked time.Time `json:"revoked"`
+			} `json:"keys"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &v) != nil || len(v.Keys) != 1 || v.Keys[0].Revoked.IsZero() {
+			t.Errorf("%s's keys after its run: %d %s", agent, resp.StatusCode, b)
+		}
+	}
+}
+
+// goSDKExample builds examples/go-sdk and returns a folder whose manifest runs the
+// binary (the example's own runs `go run .`, which needs the module's folder).
+func goSDKExample(t *testing.T) string {
+	t.Helper()
 	root := repoRoot(t)
 	if _, err := agents.Load(filepath.Join(root, "examples", "go-sdk")); err != nil {
 		t.Fatalf("the example's manifest: %v", err)
@@ -298,16 +368,5 @@ func TestExamplesGoSDK(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, agents.ManifestFile), manifest, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	k := startKernel(t)
-	res, stderr := agentsRun(t, k, dir, "Estimate the cost of a bike trip")
-	checkResult(t, res, "go-sdk-example")
-	if res.Cost != "130.5" {
-		t.Errorf("result: %+v\n%s", res, stderr)
-	}
-	program := strings.TrimSuffix(strings.TrimPrefix(*res.File, "estimates/"), ".md")
-	if !strings.HasPrefix(program, "run-1-") {
-		t.Errorf("the agent's program %q is not the runtime's", program)
-	}
-	checkAccounted(t, k, "go-sdk-example", program, 1)
+	return dir
 }
