@@ -57,7 +57,12 @@ type Report struct {
 	Baseline       string   `json:"baseline"` // the direct arm loads are relative to
 	DirectCapacity *float64 `json:"direct_capacity_per_min,omitempty"`
 	// CapacityDraws is the baseline's capacity on each arrival draw, the run's own first.
-	CapacityDraws []float64     `json:"direct_capacity_draws_per_min,omitempty"`
+	CapacityDraws []float64 `json:"direct_capacity_draws_per_min,omitempty"`
+	// CeilingPerMin (open loop) is the programs/min of a system that ran every program
+	// as fast as alone: programs over the span from the first arrival to the latest
+	// arrival plus solo completion time. No arm's programs/min, measured over its span,
+	// can exceed it.
+	CeilingPerMin float64       `json:"ceiling_per_min,omitempty"`
 	Arms          []metrics.Arm `json:"arms"`
 	Sweep         []SweepPoint  `json:"sweep,omitempty"`
 	Wall          time.Duration `json:"-"`
@@ -138,6 +143,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for i := range progs {
 			progs[i].Arrival = arr[i]
 		}
+		rep.CeilingPerMin = Ceiling(progs, solo)
 	default:
 		if o.Agents <= 0 {
 			o.Agents = 16
@@ -214,6 +220,23 @@ func (o *Options) programs() ([]workload.Program, error) {
 		o.Workload = "mixed"
 	}
 	return workload.Generate(o.Workload, o.Programs, o.Seed, workload.Options{Agents: o.AgentIDs, Heavy: o.Heavy})
+}
+
+// Ceiling is the programs/min of an open-loop run if each program took its solo time:
+// len(progs) over the span from the first arrival to the last solo finish.
+func Ceiling(progs []workload.Program, solo map[int]time.Duration) float64 {
+	if len(progs) == 0 {
+		return 0
+	}
+	first, last := progs[0].Arrival, time.Duration(0)
+	for _, p := range progs {
+		first = min(first, p.Arrival)
+		last = max(last, p.Arrival+solo[p.ID])
+	}
+	if last <= first {
+		return 0
+	}
+	return float64(len(progs)) / (last - first).Minutes()
 }
 
 // SoloTimes is each program's completion time when run alone on an empty engine, keyed

@@ -394,3 +394,17 @@ func TestScaleBackpressure(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// The ceiling is programs over the span from the first arrival to the latest arrival
+// plus solo time: three programs arriving at 0, 60 s and 120 s, alone 30 s, 200 s and
+// 10 s, span 0 to 260 s (the second's end), so 3 / (260/60) programs/min.
+func TestCeiling(t *testing.T) {
+	progs := []workload.Program{{ID: 7, Arrival: 60 * time.Second}, {ID: 3, Arrival: 0}, {ID: 9, Arrival: 120 * time.Second}}
+	solo := map[int]time.Duration{3: 30 * time.Second, 7: 200 * time.Second, 9: 10 * time.Second}
+	if got, want := Ceiling(progs, solo), 3/(260.0/60); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("Ceiling = %v, want %v", got, want)
+	}
+	if Ceiling(nil, solo) != 0 {
+		t.Fatal("no programs, a ceiling")
+	}
+}

@@ -35,6 +35,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w)
+	if r.CeilingPerMin > 0 {
+		fmt.Fprintf(w, "ceiling: %.1f programs/min if every program ran as fast as alone (arrivals plus solo times)\n", r.CeilingPerMin)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hasCap := false
 	for _, a := range r.Arms {
