@@ -93,6 +93,9 @@ const (
 	diffCores       = 2
 	diffMaxInflight = 2
 	diffMaxTokens   = 300
+	// diffWSCapacity is the working set's KV capacity in the +ws case: less than the
+	// cores', so that admission, not the cores' budgets, holds programs back.
+	diffWSCapacity = 150
 )
 
 func diffCallByLabel(label string) diffCall {
@@ -168,7 +171,8 @@ func diffSetup() Setup {
 func virtualTrace(t *testing.T, policy string) []diffStep {
 	t.Helper()
 	setup := diffSetup()
-	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy}
+	policy, ws := strings.CutSuffix(policy, "+ws")
+	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws}
 	v := &vsim{setup: setup, arm: arm, byID: map[uint64]*vcall{}}
 	p, err := sim.LookupProfile(setup.Profile)
 	if err != nil {
@@ -192,6 +196,11 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 	v.sched.MaxBypass = setup.MaxBypass
 	if err := v.sched.SetRouting(sched.RoutingConfig{Mode: setup.Routing}); err != nil {
 		t.Fatal(err)
+	}
+	if arm.WS {
+		cfg := setup.WS
+		cfg.Capacity = diffWSCapacity
+		v.sched.EnableWorkingSet(cfg)
 	}
 	for i := range v.engines {
 		if err := v.sched.AddCore(sched.CoreSpec{ID: sched.CoreID(i), Module: sched.LLM,
@@ -359,12 +368,19 @@ func kernelTrace(t *testing.T, policy string) []diffStep {
 		cores = append(cores, kernel.CoreConfig{Model: "m", Backend: "script",
 			Core: &scriptCore{id: i, started: startedCh, mu: &mu, release: release}})
 	}
-	k, err := kernel.New(kernel.Options{
+	policy, ws := strings.CutSuffix(policy, "+ws")
+	opts := kernel.Options{
 		Policy: policy, TimeSlice: setup.TimeSlice, PolicyConfig: setup.Policy,
 		MaxBypass: setup.MaxBypass, Routing: sched.RoutingConfig{Mode: setup.Routing},
 		Services: map[sched.Module]kernel.Service{sched.Memory: kernel.ServiceFunc(
 			func(context.Context, kernel.Request) (any, error) { return "ok", nil })},
-	}, cores)
+	}
+	if ws {
+		cfg := setup.WS
+		cfg.Capacity = diffWSCapacity
+		opts.WorkingSet = &cfg
+	}
+	k, err := kernel.New(opts, cores)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,10 +470,13 @@ func kernelTrace(t *testing.T, policy string) []diffStep {
 }
 
 // TestKernelAndVirtualDriverDecideAlike feeds the kernel's dispatcher and the virtual
-// bench's driver the same event script and requires the same decisions at every step.
+// bench's driver the same event script and requires the same decisions at every step,
+// under fifo, fair, rr, plas, and fifo and plas with working-set admission (the
+// kernel's default where the KV capacity is known). The script runs within the first
+// time slice and quantum: it checks what rr and plas start, not their preemptions.
 func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
-	for _, policy := range []string{"fifo", "fair"} {
+	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws"} {
 		t.Run(policy, func(t *testing.T) {
 			virt := virtualTrace(t, policy)
 			kern := kernelTrace(t, policy)
@@ -468,6 +487,10 @@ func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	// The script must be one on which the policy changes the decisions.
 	if reflect.DeepEqual(traces["fifo"], traces["fair"]) {
 		t.Errorf("fifo and fair decide alike on the script; it checks too little")
+	}
+	// And one on which working-set admission holds a program back.
+	if reflect.DeepEqual(traces["fifo"], traces["fifo+ws"]) {
+		t.Errorf("fifo with and without the working set decide alike on the script; it checks too little")
 	}
 }
 
