@@ -193,6 +193,11 @@ func (t ToolInfo) IsDestructive() bool {
 	return t.Hints.Destructive != nil && *t.Hints.Destructive
 }
 
+// ValidName says whether s may name a tenant, agent or group (what: which, for the
+// error), the rule the directory applies; config checks quota entries with it so that
+// a bad name stops the kernel at load. slash allows "/", in agent names only.
+func ValidName(what, s string, slash bool) error { return checkName(what, s, slash) }
+
 // checkName validates a tenant, agent or group name. Names become Cedar entity ids and
 // audit fields, so they are kept printable and short; "/" is left out of tenant and
 // group names because a group's entity id is "tenant/group".

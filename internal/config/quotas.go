@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/aios-go/aios/internal/access"
 	"slices"
 	"strings"
 
@@ -58,8 +59,8 @@ func (a *Access) checkQuotas(k *koanf.Koanf) []error {
 		}
 		kind, name := q.Scope()
 		at += fmt.Sprintf(" (%s %s)", kind, name)
-		if err := checkAccessName(name, kind == "agent"); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s %w", at, kind, err))
+		if err := access.ValidName(kind, name, kind == "agent"); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 		}
 		for _, l := range []struct {
 			field string
@@ -79,25 +80,4 @@ func (a *Access) checkQuotas(k *koanf.Koanf) []error {
 		errs = append(errs, fmt.Errorf("access.quotas are enforced by the access manager, which is off: set access.auth: true, or remove access.quotas"))
 	}
 	return errs
-}
-
-// checkAccessName is the access manager's rule for agent and tenant names (1 to 128
-// letters, digits and . _ - @ :, and / in agent names), checked here so that a bad name
-// stops the kernel at load with the entry at fault.
-func checkAccessName(s string, slash bool) error {
-	if s == "" || len(s) > 128 {
-		return fmt.Errorf("name %q must be 1 to 128 characters", s)
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			strings.ContainsRune("._-@:", r) || slash && r == '/'
-		if !ok {
-			allowed := "letters, digits and . _ - @ :"
-			if slash {
-				allowed += " /"
-			}
-			return fmt.Errorf("name %q may contain only %s", s, allowed)
-		}
-	}
-	return nil
 }
