@@ -15,26 +15,13 @@ import (
 // answer's status, its session cookie (nil when none was set) and body.
 func (h *harness) signIn(key string, headers ...string) (int, *http.Cookie, map[string]any) {
 	h.t.Helper()
-	req, _ := http.NewRequest("POST", h.url+"/ui/login", nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&v)
-	for _, c := range resp.Cookies() {
+	code, hdr, v := h.call("POST", "/ui/login", key, "", headers...)
+	for _, c := range (&http.Response{Header: hdr}).Cookies() {
 		if c.Name == uiCookieName {
-			return resp.StatusCode, c, v
+			return code, c, v
 		}
 	}
-	return resp.StatusCode, nil, v
+	return code, nil, v
 }
 
 // withCookie sends c as the request's only credential.
