@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,18 +36,39 @@ type diffCall struct {
 	output int
 }
 
-// diffEvent is a call arriving (submit names it) or a running call finishing: the one
-// that started first (oldest) or last (newest), ties broken by label.
+// diffEvent is a call arriving (submit names it), a running call finishing (the one
+// that started first, oldest, or last, newest, ties broken by label), or the clock
+// moving on by advance (time slices and quanta expire).
 type diffEvent struct {
-	submit string
-	finish string // "oldest" or "newest"
+	submit  string
+	finish  string // "oldest" or "newest"
+	advance time.Duration
 }
 
 func (e diffEvent) String() string {
-	if e.submit != "" {
+	switch {
+	case e.submit != "":
 		return "submit " + e.submit
+	case e.advance > 0:
+		return "advance " + e.advance.String()
 	}
 	return "finish " + e.finish
+}
+
+// diffScriptDef is a script: its calls and the events that drive them.
+type diffScriptDef struct {
+	calls  []diffCall
+	events []diffEvent
+}
+
+// at is the script's clock at event i: a millisecond per event, plus the advances
+// up to it.
+func (sd diffScriptDef) at(i int) time.Duration {
+	d := time.Duration(i) * time.Millisecond
+	for _, ev := range sd.events[:i+1] {
+		d += ev.advance
+	}
+	return d
 }
 
 // diffStep is what a driver decided after one event.
@@ -60,10 +82,7 @@ type diffStep struct {
 
 // diffScript: three agents' calls on two cores of two slots and 300 tokens each, so
 // that the token budget, the slots and the routing all bind at some point.
-var diffScript = struct {
-	calls  []diffCall
-	events []diffEvent
-}{
+var diffScript = diffScriptDef{
 	calls: []diffCall{
 		{"a1", "agent-a", 1, 100, 50},
 		{"a2", "agent-a", 1, 100, 50},
@@ -89,6 +108,32 @@ var diffScript = struct {
 	},
 }
 
+// preemptScript: six one-call programs on the same cores; four run, two wait, and the
+// clock moves past rr's time slice and PLAS's first quantum, so both preempt (under
+// working-set admission, which keeps a stopped call's context resident), twice.
+var preemptScript = diffScriptDef{
+	calls: []diffCall{
+		{"p1", "agent-p", 11, 100, 50},
+		{"p2", "agent-q", 12, 100, 50},
+		{"p3", "agent-r", 13, 100, 50},
+		{"p4", "agent-s", 14, 100, 50},
+		{"p5", "agent-t", 15, 100, 50},
+		{"p6", "agent-u", 16, 60, 20},
+	},
+	events: []diffEvent{
+		{submit: "p1"}, {submit: "p2"}, {submit: "p3"}, {submit: "p4"}, {submit: "p5"}, {submit: "p6"},
+		{advance: 2500 * time.Millisecond},
+		{finish: "oldest"},
+		{advance: 2500 * time.Millisecond},
+		{finish: "newest"},
+		{finish: "oldest"},
+		{advance: 2500 * time.Millisecond},
+		{finish: "oldest"},
+		{finish: "oldest"},
+		{finish: "oldest"},
+	},
+}
+
 const (
 	diffCores       = 2
 	diffMaxInflight = 2
@@ -96,10 +141,13 @@ const (
 	// diffWSCapacity is the working set's KV capacity in the +ws case: less than the
 	// cores', so that admission, not the cores' budgets, holds programs back.
 	diffWSCapacity = 150
+	// diffWSPreemptCapacity admits every program of preemptScript: the cores' slots,
+	// not admission, make calls wait, and a stopped call's program stays admitted.
+	diffWSPreemptCapacity = 2000
 )
 
 func diffCallByLabel(label string) diffCall {
-	for _, c := range diffScript.calls {
+	for _, c := range append(diffScript.calls, preemptScript.calls...) {
 		if c.label == label {
 			return c
 		}
@@ -168,7 +216,7 @@ func diffSetup() Setup {
 // dispatch), and for a finish what stepEnded does for a finished engine request
 // (callDone, then dispatch). The engines are the simulator's, but their steps are never
 // run: the script, not the engine, says when calls end.
-func virtualTrace(t *testing.T, policy string) []diffStep {
+func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) []diffStep {
 	t.Helper()
 	setup := diffSetup()
 	policy, ws := strings.CutSuffix(policy, "+ws")
@@ -199,7 +247,7 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 	}
 	if arm.WS {
 		cfg := setup.WS
-		cfg.Capacity = diffWSCapacity
+		cfg.Capacity = wsCapacity
 		v.sched.EnableWorkingSet(cfg)
 	}
 	for i := range v.engines {
@@ -211,10 +259,10 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 	// One program per script program, with as many LLM steps as it has calls.
 	progs := map[int]*vprog{}
 	steps := map[int]int{}
-	for _, c := range diffScript.calls {
+	for _, c := range sd.calls {
 		steps[c.prog]++
 	}
-	for _, c := range diffScript.calls {
+	for _, c := range sd.calls {
 		if progs[c.prog] != nil {
 			continue
 		}
@@ -230,13 +278,16 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 	var submitted []string
 	finished := map[string]bool{}
 	var trace []diffStep
-	for i, ev := range diffScript.events {
-		v.now = time.Duration(i) * time.Millisecond
+	for i, ev := range sd.events {
+		v.now = sd.at(i)
 		before := map[string]bool{}
 		for _, r := range rs {
 			before[r.label] = true
 		}
-		if ev.submit != "" {
+		if ev.advance > 0 {
+			// What the driver's timer does when a quantum expires.
+			v.dispatch()
+		} else if ev.submit != "" {
 			dc := diffCallByLabel(ev.submit)
 			vp := progs[dc.prog]
 			v.nextID++
@@ -276,6 +327,7 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 			r := running{label: l, core: c.eng.id}
 			r.order = startStep(trace, r, i)
 			if !before[l] {
+				r.order = i
 				started = append(started, r)
 			}
 			rs = append(rs, r)
@@ -294,12 +346,12 @@ func virtualTrace(t *testing.T, policy string) []diffStep {
 	return trace
 }
 
-// startStep is the step in which r started: the first step of trace whose Started names
-// it, or now when none does yet.
+// startStep is the step in which r last started: the last step of trace whose Started
+// names it (a preempted call starts again), or now when none does yet.
 func startStep(trace []diffStep, r running, now int) int {
 	name := r.label + "@" + strconv.Itoa(r.core)
-	for i, s := range trace {
-		for _, x := range s.Started {
+	for i := len(trace) - 1; i >= 0; i-- {
+		for _, x := range trace[i].Started {
 			if x == name {
 				return i
 			}
@@ -308,12 +360,12 @@ func startStep(trace []diffStep, r running, now int) int {
 	return now
 }
 
-// scriptCore is a kernel core that reports each call it is given and holds it until the
-// test releases it.
+// scriptCore is a kernel core that notes each call it runs (live, by label) and holds
+// it until the test releases it or the kernel stops it.
 type scriptCore struct {
 	id      int
-	started chan<- running
 	mu      *sync.Mutex
+	live    map[string]int // label -> core, while Generate runs
 	release map[string]chan struct{}
 }
 
@@ -321,8 +373,13 @@ func (s *scriptCore) Generate(ctx context.Context, req *llm.Request, emit func(l
 	label, _, _ := strings.Cut(string(req.Messages[0].Content), "|")
 	s.mu.Lock()
 	ch := s.release[label]
+	s.live[label] = s.id
 	s.mu.Unlock()
-	s.started <- running{label: label, core: s.id}
+	defer func() {
+		s.mu.Lock()
+		delete(s.live, label)
+		s.mu.Unlock()
+	}()
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -331,7 +388,7 @@ func (s *scriptCore) Generate(ctx context.Context, req *llm.Request, emit func(l
 	out := diffCallByLabel(label).output
 	return &llm.Result{Text: "ok", FinishReason: "length", Usage: api.Usage{CompletionTokens: out}}, nil
 }
-func (s *scriptCore) Capabilities() llm.Capabilities { return llm.Capabilities{} }
+func (s *scriptCore) Capabilities() llm.Capabilities { return llm.Capabilities{Resume: true} }
 func (s *scriptCore) Capacity() llm.Capacity {
 	return llm.Capacity{MaxInflight: diffMaxInflight, MaxTokens: diffMaxTokens}
 }
@@ -349,35 +406,39 @@ func diffMessage(label string, n int) []api.Message {
 	return msgs
 }
 
-// kernelTrace runs the script through a kernel over scripted cores. After each event it
-// waits for the dispatcher to have run a round that saw it: a syscall of a separate
-// module (memory) is submitted as a barrier, and the round that starts it comes after
-// the event; the kernel's own count of running LLM calls then says how many starts to
-// wait for.
-func kernelTrace(t *testing.T, policy string) []diffStep {
+// kernelTrace runs the script through a kernel over scripted cores, on a clock the
+// script sets (kernel.Options.Clock). After each event it waits for the kernel to
+// settle: a syscall of a separate module (memory) is submitted as a barrier, so that a
+// dispatcher round runs after the event, until twice in a row no call is stopping and
+// the calls the scheduler has running are exactly those the cores are running (a
+// stopped slice has gone back to the queue, a started one has reached its core), with
+// nothing changed in between.
+func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) []diffStep {
 	t.Helper()
 	setup := diffSetup()
-	startedCh := make(chan running, len(diffScript.calls))
 	var mu sync.Mutex
+	live := map[string]int{}
 	release := map[string]chan struct{}{}
-	for _, c := range diffScript.calls {
+	for _, c := range sd.calls {
 		release[c.label] = make(chan struct{})
 	}
 	var cores []kernel.CoreConfig
 	for i := 0; i < diffCores; i++ {
 		cores = append(cores, kernel.CoreConfig{Model: "m", Backend: "script",
-			Core: &scriptCore{id: i, started: startedCh, mu: &mu, release: release}})
+			Core: &scriptCore{id: i, mu: &mu, live: live, release: release}})
 	}
+	var clock atomic.Int64
 	policy, ws := strings.CutSuffix(policy, "+ws")
 	opts := kernel.Options{
 		Policy: policy, TimeSlice: setup.TimeSlice, PolicyConfig: setup.Policy,
 		MaxBypass: setup.MaxBypass, Routing: sched.RoutingConfig{Mode: setup.Routing},
 		Services: map[sched.Module]kernel.Service{sched.Memory: kernel.ServiceFunc(
 			func(context.Context, kernel.Request) (any, error) { return "ok", nil })},
+		Clock: func() time.Duration { return time.Duration(clock.Load()) },
 	}
 	if ws {
 		cfg := setup.WS
-		cfg.Capacity = diffWSCapacity
+		cfg.Capacity = wsCapacity
 		opts.WorkingSet = &cfg
 	}
 	k, err := kernel.New(opts, cores)
@@ -393,16 +454,66 @@ func kernelTrace(t *testing.T, policy string) []diffStep {
 	}()
 	ctx := context.Background()
 	left := map[int]int{} // unfinished calls per program
-	for _, c := range diffScript.calls {
+	for _, c := range sd.calls {
 		left[c.prog]++
 	}
 	sys := map[string]*kernel.Syscall{}
+	byID := map[uint64]string{}
 	var rs []running
 	var submitted []string
 	finished := map[string]bool{}
 	var trace []diffStep
-	for i, ev := range diffScript.events {
-		if ev.submit != "" {
+	// settle returns the running calls (label@core, sorted) once the kernel is still.
+	settle := func(i int, ev diffEvent) []running {
+		last, seen := "", false
+		for try := 0; try < 500; try++ {
+			if _, _, err := k.Do(ctx, kernel.Call{Agent: "barrier", Module: sched.Memory, Op: "barrier"}); err != nil {
+				t.Fatalf("barrier: %v", err)
+			}
+			var sched []running
+			stopping := false
+			for _, v := range k.Snapshot().InFlight {
+				if l, ok := byID[v.ID]; ok && v.State == "running" {
+					sched = append(sched, running{label: l})
+					stopping = stopping || v.Stopping
+				}
+			}
+			mu.Lock()
+			var onCores []running
+			for l, c := range live {
+				onCores = append(onCores, running{label: l, core: c})
+			}
+			same := !stopping && len(sched) == len(onCores)
+			for _, r := range sched {
+				if _, ok := live[r.label]; !ok {
+					same = false
+				}
+			}
+			mu.Unlock()
+			if same {
+				now := strings.Join(labelsAt(onCores), " ")
+				if seen && now == last {
+					return onCores
+				}
+				last, seen = now, true
+				continue
+			}
+			seen = false
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("kernel, event %d (%v): did not settle", i, ev)
+		return nil
+	}
+	for i, ev := range sd.events {
+		clock.Store(int64(sd.at(i)))
+		before := map[string]bool{}
+		for _, r := range rs {
+			before[r.label] = true
+		}
+		switch {
+		case ev.advance > 0:
+			// The clock moved; the barrier's round sees it.
+		case ev.submit != "":
 			dc := diffCallByLabel(ev.submit)
 			sc, err := k.SubmitLLM(ctx, kernel.LLMCall{Agent: dc.agent, Program: strconv.Itoa(dc.prog),
 				Request: llm.Request{Messages: diffMessage(dc.label, dc.prompt), MaxTokens: dc.output}})
@@ -410,8 +521,9 @@ func kernelTrace(t *testing.T, policy string) []diffStep {
 				t.Fatalf("kernel, event %d (%v): %v", i, ev, err)
 			}
 			sys[dc.label] = sc
+			byID[sc.ID] = dc.label
 			submitted = append(submitted, dc.label)
-		} else {
+		default:
 			r, err := pick(rs, ev.finish)
 			if err != nil {
 				t.Errorf("kernel, event %d (%v): %v", i, ev, err)
@@ -422,39 +534,28 @@ func kernelTrace(t *testing.T, policy string) []diffStep {
 				t.Fatalf("kernel: %s failed: %v", r.label, err)
 			}
 			finished[r.label] = true
-			for j := range rs {
-				if rs[j].label == r.label {
-					rs = append(rs[:j], rs[j+1:]...)
-					break
-				}
-			}
 			dc := diffCallByLabel(r.label)
 			if left[dc.prog]--; left[dc.prog] == 0 {
 				// vsim's callDone ends a program with its last step.
 				k.EndProgram(strconv.Itoa(dc.prog))
 			}
 		}
-		if _, _, err := k.Do(ctx, kernel.Call{Agent: "barrier", Module: sched.Memory, Op: "barrier"}); err != nil {
-			t.Fatalf("barrier: %v", err)
-		}
-		st := k.Status()
-		inflight := 0
-		tokens := make([]int, diffCores)
-		for j, c := range st.LLMCores {
-			inflight += c.Inflight
-			tokens[j] = c.TokensInflight
-		}
+		now := settle(i, ev)
+		rs = rs[:0]
 		var started []running
-		for len(rs)+len(started) < inflight {
-			select {
-			case r := <-startedCh:
+		for _, r := range now {
+			r.order = startStep(trace, r, i)
+			if !before[r.label] {
 				r.order = i
 				started = append(started, r)
-			case <-time.After(10 * time.Second):
-				t.Fatalf("kernel, event %d (%v): %d calls running, %d reached their core", i, ev, inflight, len(rs)+len(started))
 			}
+			rs = append(rs, r)
 		}
-		rs = append(rs, started...)
+		st := k.Status()
+		tokens := make([]int, diffCores)
+		for j, c := range st.LLMCores {
+			tokens[j] = c.TokensInflight
+		}
 		step := diffStep{Event: ev.String(), Started: labelsAt(started), Running: labelsAt(rs),
 			Waiting: waitingOf(submitted, finished, rs), Tokens: tokens}
 		if q := st.Queued[sched.LLM.String()]; q != len(step.Waiting) {
@@ -478,8 +579,8 @@ func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
 	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws"} {
 		t.Run(policy, func(t *testing.T) {
-			virt := virtualTrace(t, policy)
-			kern := kernelTrace(t, policy)
+			virt := virtualTrace(t, diffScript, policy, diffWSCapacity)
+			kern := kernelTrace(t, diffScript, policy, diffWSCapacity)
 			traces[policy] = virt
 			compareTraces(t, virt, kern)
 		})
@@ -491,6 +592,30 @@ func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	// And one on which working-set admission holds a program back.
 	if reflect.DeepEqual(traces["fifo"], traces["fifo+ws"]) {
 		t.Errorf("fifo with and without the working set decide alike on the script; it checks too little")
+	}
+}
+
+// TestKernelAndVirtualDriverPreemptAlike: the same with time slices and quanta
+// expiring, under rr and plas with working-set admission (where they preempt): both
+// drivers must stop the same calls and start the same ones in their place.
+func TestKernelAndVirtualDriverPreemptAlike(t *testing.T) {
+	for _, policy := range []string{"rr+ws", "plas+ws"} {
+		t.Run(policy, func(t *testing.T) {
+			virt := virtualTrace(t, preemptScript, policy, diffWSPreemptCapacity)
+			kern := kernelTrace(t, preemptScript, policy, diffWSPreemptCapacity)
+			compareTraces(t, virt, kern)
+			// The script must make the policy preempt: a call that ran stops before it
+			// is finished and starts again later.
+			stopped := false
+			for i := 1; i < len(virt); i++ {
+				if strings.HasPrefix(virt[i].Event, "advance") && len(virt[i].Started) > 0 {
+					stopped = true
+				}
+			}
+			if !stopped {
+				t.Errorf("%s preempts nothing on the script; it checks too little", policy)
+			}
+		})
 	}
 }
 

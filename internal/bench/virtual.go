@@ -538,6 +538,12 @@ func (v *vsim) dispatch() {
 			v.sched.Complete(c.sc, v.now)
 		}
 	}
+	if len(round.Stop) > 0 {
+		// As the kernel does once a stopped slice is back in its queue: a new round,
+		// now, in which the slots the stopped calls freed are given out.
+		v.dispatch()
+		return
+	}
 	// A deadline not after now was just handled by this very dispatch.
 	if at, ok := round.Next, round.HasNext; ok && at > v.now && (!v.timerOn || at < v.timerAt) {
 		v.timerOn, v.timerAt = true, at

@@ -83,6 +83,12 @@ type Options struct {
 	// and may block (a call waiting for a person's approval). The release it returns is
 	// called exactly once, as the syscall ends, with the tokens the call used.
 	Gate func(ctx context.Context, c *Call) (release func(tokens int64), err error)
+
+	// Clock, when set, is the scheduler's time: how long the kernel has run. Tests set
+	// it to drive time slices and quanta by hand (aios bench's driver test); nil is the
+	// wall clock. Time spent waiting for a deadline still passes on the wall clock, so a
+	// clock that stands still only delays what the dispatcher would decide anyway.
+	Clock func() time.Duration
 }
 
 type coreEntry struct {
@@ -289,7 +295,12 @@ func (k *Kernel) Models() []string {
 // DefaultModel is the model used when a call names none.
 func (k *Kernel) DefaultModel() string { return k.opts.DefaultLLM }
 
-func (k *Kernel) now() time.Duration { return time.Since(k.epoch) }
+func (k *Kernel) now() time.Duration {
+	if k.opts.Clock != nil {
+		return k.opts.Clock()
+	}
+	return time.Since(k.epoch)
+}
 
 func (k *Kernel) poke() {
 	select {

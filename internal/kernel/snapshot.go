@@ -44,6 +44,9 @@ type SyscallView struct {
 	Tokens int
 	// Seq numbers ended calls in the order they ended, from 1; 0 while in flight.
 	Seq uint64
+	// Stopping marks a running LLM call told to stop for a context switch whose slice
+	// has not yet come back to the queue.
+	Stopping bool
 }
 
 // Snapshot is what the kernel is doing at one moment.
@@ -93,6 +96,7 @@ func (k *Kernel) Snapshot() Snapshot {
 			v.Waited = max(now.Sub(sc.timings.Arrival)-c.Service, c.Waited)
 		} else {
 			v.State = "running"
+			v.Stopping = c.State == sched.Preempting
 			if sc.Module == sched.LLM && int(c.Core) < len(k.cores) {
 				v.Core = coreName(k.cores[c.Core])
 			}

@@ -73,6 +73,10 @@ type Scheduler struct {
 	waiting [NumModules]map[string]int // queued calls per model, to know who waits for a core
 	gates   [NumModules]func(*Call) bool
 	seq     uint64
+	// stopping are calls told to stop (Preemptions) that have not come back yet, and
+	// parked those that have, held until the last of them is back (Requeue).
+	stopping map[*Call]bool
+	parked   []*Call
 }
 
 // SetGate makes module m's calls need gate's consent as well as a free slot: a call
@@ -329,6 +333,13 @@ func (s *Scheduler) Preemptions(now time.Duration) []*Call {
 			}
 			if qt := q.Quantum(c); qt > 0 && now-c.Started >= qt {
 				c.State = Preempting
+				if c.Module == LLM {
+					// Owners stop LLM slices; other modules' calls run to their end.
+					if s.stopping == nil {
+						s.stopping = map[*Call]bool{}
+					}
+					s.stopping[c] = true
+				}
 				out = append(out, c)
 			}
 		}
@@ -370,10 +381,29 @@ func (s *Scheduler) NextDeadline() (at time.Duration, ok bool) {
 }
 
 // Requeue puts a stopped (preempted) call back in its queue, freeing its core.
+//
+// LLM calls stopped together (by Preemptions) go back to the queue together, in call ID
+// order, once the last of them is back: an owner whose slices stop asynchronously (the
+// kernel) then frees their cores and orders them as one that stops them all at once
+// (aios bench's virtual driver), whatever order they come back in; the slots they held
+// are given out in one round.
 func (s *Scheduler) Requeue(c *Call, now time.Duration) {
 	if c.State != Running && c.State != Preempting {
 		return
 	}
+	if s.stopping[c] {
+		delete(s.stopping, c)
+		// Its slice ran until now; the wait for the others is not service.
+		c.Service += now - c.Started
+		c.Started = now
+		s.parked = append(s.parked, c)
+		s.flushParked(now)
+		return
+	}
+	s.requeue(c, now)
+}
+
+func (s *Scheduler) requeue(c *Call, now time.Duration) {
 	s.release(c, now)
 	if o, ok := s.queues[c.Module].(Observer); ok {
 		o.Stopped(c, now, false)
@@ -381,10 +411,41 @@ func (s *Scheduler) Requeue(c *Call, now time.Duration) {
 	s.enqueue(c, now)
 }
 
+// flushParked requeues the parked calls, by ID, once no stopped call is still out.
+func (s *Scheduler) flushParked(now time.Duration) {
+	if len(s.stopping) > 0 || len(s.parked) == 0 {
+		return
+	}
+	parked := s.parked
+	s.parked = nil
+	sort.Slice(parked, func(i, j int) bool { return parked[i].ID < parked[j].ID })
+	for _, c := range parked {
+		c.Started = now
+		s.requeue(c, now)
+	}
+}
+
+// unstop forgets c as told to stop or parked: it ended instead of coming back.
+func (s *Scheduler) unstop(c *Call, now time.Duration) {
+	if s.stopping[c] {
+		delete(s.stopping, c)
+		defer s.flushParked(now)
+	}
+	for i, p := range s.parked {
+		if p == c {
+			s.parked = append(s.parked[:i], s.parked[i+1:]...)
+			break
+		}
+	}
+}
+
 // Complete records that a running call ended, successfully or not, and frees its core.
 func (s *Scheduler) Complete(c *Call, now time.Duration) {
 	if c.State != Running && c.State != Preempting {
 		return
+	}
+	if c.State == Preempting {
+		s.unstop(c, now)
 	}
 	s.release(c, now)
 	c.State = Finished
