@@ -348,6 +348,15 @@ func (v *vsim) request(c *vcall) *sim.Request {
 	return r
 }
 
+// class names the program by its system prompt, as the kernel does (programClass):
+// programs of one kind share it.
+func (vp *vprog) class() string {
+	if vp.p.System == 0 {
+		return ""
+	}
+	return "system:" + strconv.FormatUint(hashKey("system", vp.p.Kind), 16)
+}
+
 // nextTool names the tool step that continues from LLM step i, if one does: the call
 // ends in a tool call and the program will be back when the tool returns.
 func (vp *vprog) nextTool(i int) (string, bool) {
@@ -362,7 +371,8 @@ func (vp *vprog) nextTool(i int) (string, bool) {
 func (v *vsim) submit(c *vcall) {
 	if v.arm.Kernel {
 		c.sc = &sched.Call{ID: c.id, Agent: c.prog.agent, Program: strconv.Itoa(c.prog.p.ID), Module: sched.LLM,
-			Tokens: len(c.prompt) + c.output, InputTokens: len(c.prompt), MaxOutput: c.output}
+			Tokens: len(c.prompt) + c.output, InputTokens: len(c.prompt), MaxOutput: c.output,
+			Class: c.prog.class()}
 		if v.setup.Routing == sched.CacheAware {
 			c.sc.Prefix = blockHashes(c.prompt)
 		}

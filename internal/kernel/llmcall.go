@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/aios-go/aios/api"
@@ -82,6 +83,7 @@ func (m llmModule) admit(sc *Syscall, c *Call) error {
 		ID: sc.ID, Agent: c.Agent, Program: c.Program, Module: sched.LLM, Model: req.Model,
 		Priority: c.Priority, Tokens: prompt + req.MaxTokens,
 		InputTokens: prompt, MaxOutput: req.MaxTokens, Text: lastText(req.Messages, 512),
+		Class: programClass(req.Messages),
 	}
 	if k.opts.Routing.Mode == sched.CacheAware {
 		sc.call.Prefix = messageHashes(req.Messages)
@@ -119,6 +121,20 @@ func (m llmModule) start(sc *Syscall, a sched.Assignment) {
 	}
 	k.runs.Add(1)
 	go k.run(sc, e, runCtx, &req)
+}
+
+// programClass names what a program is like by its system prompt (programs of one
+// kind share it), for policies that predict a program's size from its class; "" when
+// the conversation has none.
+func programClass(msgs []api.Message) string {
+	for _, m := range msgs {
+		if m.Role == "system" || m.Role == "developer" {
+			h := fnv.New64a()
+			h.Write([]byte(m.Content))
+			return "system:" + strconv.FormatUint(h.Sum64(), 16)
+		}
+	}
+	return ""
 }
 
 // lastText is the end of the conversation's last message, which policies that predict

@@ -99,3 +99,24 @@ func TestCancelProgramPlainCauseIsCallerCancelled(t *testing.T) {
 		t.Error("an empty program name matched calls")
 	}
 }
+
+// A program's class is its system prompt (or developer message): programs sharing it
+// share a class, a different one or none does not.
+func TestProgramClass(t *testing.T) {
+	sys := func(role, text string) []api.Message {
+		return []api.Message{{Role: role, Content: api.Content(text)}, {Role: "user", Content: "task"}}
+	}
+	a, b := programClass(sys("system", "You are a SWE agent.")), programClass(sys("system", "You are a SWE agent."))
+	if a == "" || a != b {
+		t.Fatalf("same system prompt, classes %q and %q", a, b)
+	}
+	if c := programClass(sys("developer", "You are a SWE agent.")); c != a {
+		t.Fatalf("developer message: %q, want %q", c, a)
+	}
+	if c := programClass(sys("system", "You chat.")); c == a {
+		t.Fatal("different system prompts share a class")
+	}
+	if c := programClass([]api.Message{{Role: "user", Content: "hi"}}); c != "" {
+		t.Fatalf("no system prompt, class %q", c)
+	}
+}

@@ -66,6 +66,10 @@ type Call struct {
 	MaxOutput    int
 	Text         string
 	OutputTokens int
+	// Class names what the call's program is like, for policies that predict a
+	// program's size from those of its class (psjf): the kernel uses the program's
+	// system prompt. Empty: the agent.
+	Class string
 	// Prefix is the prompt as chained hashes of its blocks (each names the whole prefix
 	// up to it), for cache-aware routing; empty disables it for this call.
 	Prefix []uint64

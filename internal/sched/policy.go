@@ -39,6 +39,12 @@ type Observer interface {
 	Stopped(c *Call, now time.Duration, done bool)
 }
 
+// ProgramEnder is implemented by policies that learn from whole programs: the
+// scheduler tells them when one is over (Scheduler.EndProgram).
+type ProgramEnder interface {
+	ProgramEnded(program string)
+}
+
 // Waker is implemented by policies whose order changes with time alone, with no event
 // to trigger a Dispatch (a group's hold on the cores lapsing): WakeAt is the next such
 // time, ok false when there is none.
@@ -88,6 +94,11 @@ type Config struct {
 	Aging         float64       // default 1
 	DefaultOutput int           // tokens assumed with no history and no MaxOutput; default 256
 
+	// psjf: a program runs in order of its predicted size (engine time) +
+	// ProgramAging × its first arrival. Default 0.3: in aios bench (docs/bench.md) 1
+	// left most of the gain on the table and 0.1 let a few large programs wait too long.
+	ProgramAging float64
+
 	// sequential / hybrid: how long the group at the head keeps the cores after its last
 	// call ends, waiting for its next one (an agent's tool call sits in between).
 	// Default 5s; negative means no wait.
@@ -112,6 +123,7 @@ func (c Config) withDefaults() (Config, error) {
 	orDefault(&c.PrefillTime, 50*time.Microsecond)
 	orDefault(&c.DecodeTime, 10*time.Millisecond)
 	orDefault(&c.Aging, 1)
+	orDefault(&c.ProgramAging, 0.3)
 	orDefault(&c.DefaultOutput, 256)
 	orDefault(&c.Linger, 5*time.Second)
 	orDefault(&c.IdleTTL, 10*time.Minute)
@@ -129,7 +141,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("token weights must not be negative, got %v and %v", c.InputWeight, c.OutputWeight)
 	case c.Neighbors < 1 || c.History < 1:
 		return c, fmt.Errorf("sjf needs at least one neighbour and one call of history, got %d and %d", c.Neighbors, c.History)
-	case c.PrefillTime < 0 || c.DecodeTime < 0 || c.Aging < 0:
+	case c.PrefillTime < 0 || c.DecodeTime < 0 || c.Aging < 0 || c.ProgramAging < 0:
 		return c, fmt.Errorf("sjf costs and aging must not be negative")
 	case c.IdleTTL < 0 || c.MaxIdle < 0:
 		return c, fmt.Errorf("idle TTL and limit must not be negative")
@@ -163,6 +175,7 @@ var policies = map[string]func(Config) (Policy, error){
 	"atlas":      func(c Config) (Policy, error) { return newPLAS(c, true) },
 	"fair":       newFair,
 	"sjf":        newSJF,
+	"psjf":       newPSJF,
 	"sequential": func(c Config) (Policy, error) { return newOrdered(c, "sequential", programGroup) },
 	"hybrid":     func(c Config) (Policy, error) { return newOrdered(c, "hybrid", agentGroup) },
 }

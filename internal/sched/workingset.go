@@ -129,8 +129,14 @@ func (s *Scheduler) WorkingSetStats() (active, tokens, admits, suspends int) {
 }
 
 // EndProgram tells the scheduler a program is finished, so its context leaves the
-// working set at once.
+// working set at once and policies that learn from whole programs (psjf) learn its
+// size.
 func (s *Scheduler) EndProgram(program string) {
+	for _, q := range s.queues {
+		if e, ok := q.(ProgramEnder); ok {
+			e.ProgramEnded(program)
+		}
+	}
 	if s.ws == nil {
 		return
 	}
