@@ -110,26 +110,7 @@ func (s *psjf) Push(c *Call, now time.Duration) {
 	heap.Push(&s.h, sc)
 }
 
-func (s *psjf) Pick(now time.Duration, accept func(*Call) Verdict) *Call {
-	var skipped []*sjfCall
-	var got *Call
-	for len(s.h) > 0 {
-		sc := heap.Pop(&s.h).(*sjfCall)
-		v := accept(sc.c)
-		if v == Take {
-			got = sc.c
-			break
-		}
-		skipped = append(skipped, sc)
-		if v == Stop {
-			break
-		}
-	}
-	for _, sc := range skipped {
-		heap.Push(&s.h, sc)
-	}
-	return got
-}
+func (s *psjf) Pick(_ time.Duration, accept func(*Call) Verdict) *Call { return s.h.pick(accept) }
 
 // Remove takes a queued call out for good (it was cancelled).
 func (s *psjf) Remove(c *Call) bool {

@@ -77,26 +77,7 @@ func (s *sjf) Push(c *Call, _ time.Duration) {
 	heap.Push(&s.h, sc)
 }
 
-func (s *sjf) Pick(_ time.Duration, accept func(*Call) Verdict) *Call {
-	var skipped []*sjfCall
-	var got *Call
-	for len(s.h) > 0 {
-		sc := heap.Pop(&s.h).(*sjfCall)
-		v := accept(sc.c)
-		if v == Take {
-			got = sc.c
-			break
-		}
-		skipped = append(skipped, sc)
-		if v == Stop {
-			break
-		}
-	}
-	for _, sc := range skipped {
-		heap.Push(&s.h, sc)
-	}
-	return got
-}
+func (s *sjf) Pick(_ time.Duration, accept func(*Call) Verdict) *Call { return s.h.pick(accept) }
 
 func (s *sjf) Remove(c *Call) bool {
 	sc := s.calls[c]
@@ -125,7 +106,30 @@ func (s *sjf) Stopped(c *Call, _ time.Duration, done bool) {
 
 func (s *sjf) live() int { return len(s.calls) }
 
+// sjfHeap orders calls by key (sjf's and psjf's), then by arrival.
 type sjfHeap []*sjfCall
+
+// pick removes and returns the first call in key order that accept takes.
+func (h *sjfHeap) pick(accept func(*Call) Verdict) *Call {
+	var skipped []*sjfCall
+	var got *Call
+	for len(*h) > 0 {
+		sc := heap.Pop(h).(*sjfCall)
+		v := accept(sc.c)
+		if v == Take {
+			got = sc.c
+			break
+		}
+		skipped = append(skipped, sc)
+		if v == Stop {
+			break
+		}
+	}
+	for _, sc := range skipped {
+		heap.Push(h, sc)
+	}
+	return got
+}
 
 func (h sjfHeap) Len() int { return len(h) }
 func (h sjfHeap) Less(i, j int) bool {
