@@ -88,7 +88,8 @@ func TestRunKeyIssuedAndRevoked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if agent, n := fk.state(rec.Program); agent != c.name || n != 0 {
+		// A run that exits at once may have ended (and lost its key) already.
+		if agent, n := fk.state(rec.Program); agent != c.name || n > 1 {
 			t.Fatalf("%s at start: key for %q, revoked %d times", c.name, agent, n)
 		}
 		if c.end != nil {
