@@ -5,21 +5,24 @@ import (
 	"time"
 )
 
-// psjf is shortest-job-first over whole programs. Agents' programs differ in size by an
-// order of magnitude (a chat turn against a software-engineering task of dozens of
-// steps), and programs of one kind are alike: the same system prompt, the same loop. So
-// a program's size is predicted from the programs of its class (Call.Class: the kernel
-// names it by the program's system prompt) that have ended, as the engine time they
-// received in all, and every call of a program is ordered by its program's predicted
-// size. Under working-set admission, which admits programs in policy order, that
-// admits small programs first: the classic way to cut mean completion time when sizes
-// vary (SRPT, Schrage 1968; at program level, Autellix's PLAS approximates it without
-// a prediction, by attained service).
+// psjf is shortest-remaining-job-first over whole programs. Agents' programs differ in
+// size by an order of magnitude (a chat turn against a software-engineering task of
+// dozens of steps), and programs of one kind are alike: the same system prompt, the
+// same loop. So a program's size is predicted from the programs of its class
+// (Call.Class: the kernel names it by the program's system prompt) that have ended, as
+// the engine time they received in all, and each call is ordered by what its program
+// is predicted to need still: the prediction less the engine time the program has had,
+// never below 0. Under working-set admission, which admits programs in policy order,
+// that admits small programs first and lets nearly finished ones finish: the classic
+// way to cut mean completion time when sizes vary (SRPT, Schrage 1968; at program
+// level, Autellix's PLAS approximates it without a prediction, by attained service).
 //
-// Aging bounds the wait of large programs, as in sjf: the order is by predicted size +
-// ProgramAging × the program's first arrival, a constant per program, so a program of
-// predicted size S waits at most for programs that arrived before it or within
-// S/ProgramAging after it and were predicted smaller.
+// Aging bounds the wait, as in sjf: the order is by predicted remaining size +
+// ProgramAging × the call's arrival, a constant per call, so a call whose program is
+// predicted to need S more waits at most for calls that arrived before it or within
+// S/ProgramAging after it and were predicted to need less. The arrival is the call's,
+// not its program's: a program that never ends (an agent whose calls name no session)
+// does not keep the head of the queue for ever.
 type psjf struct {
 	aging   float64
 	idle    time.Duration // a program with no call for this long is presumed over
@@ -33,7 +36,6 @@ type psjf struct {
 
 type psjfProg struct {
 	class   string
-	key     time.Duration // predicted size + Aging × first arrival
 	service time.Duration // engine time of its finished calls
 	calls   int           // calls queued or running
 	last    time.Duration // when a call of it was last pushed or ended
@@ -96,12 +98,12 @@ func (s *psjf) Push(c *Call, now time.Duration) {
 		p := s.progs[key]
 		if p == nil {
 			p = &psjfProg{class: classOf(c)}
-			p.key = s.predict(p.class) + time.Duration(s.aging*float64(c.Arrival))
 			s.progs[key] = p
 		}
 		p.calls++
 		p.last = now
-		sc = &sjfCall{c: c, key: p.key}
+		left := max(s.predict(p.class)-p.service, 0)
+		sc = &sjfCall{c: c, key: left + time.Duration(s.aging*float64(c.Arrival))}
 		s.calls[c] = sc
 		if s.pushes++; s.pushes%psjfSweep == 0 {
 			s.sweep(now)

@@ -27,8 +27,8 @@ func pickAll(p Policy) []string {
 	return out
 }
 
-// Programs go by predicted size plus ProgramAging × arrival, their class's mean size
-// the prediction: big programs took 10 s, small ones 1 s. A big program that arrived at
+// Calls go by their program's predicted remaining size plus ProgramAging × arrival,
+// the class's mean size the prediction for a new program: big programs took 10 s, small ones 1 s. A big program that arrived at
 // 0 (key 10 s) goes after a small one that arrived at 1 s (1 + 0.3 = 1.3 s) but before
 // one that arrived at 40 s (1 + 12 = 13 s). A class never seen gets the mean of all
 // (5.5 s): at 2 s, key 6.1 s.
@@ -57,32 +57,43 @@ func TestPSJFOrder(t *testing.T) {
 	}
 }
 
-// A program's later calls keep the key it got with its first, whatever was learned
-// since; the class mean follows its programs (a plain mean of the first 16).
-func TestPSJFProgramKeepsItsKey(t *testing.T) {
+// A program's later calls go by what it is predicted to need still: class mean 10 s,
+// the program has had 8 s, so its call arriving at 20 s has key 2 + 0.3·20 = 8 s and
+// goes before a new program's call that arrived at 5 s (10 + 1.5 = 11.5 s). Past its
+// prediction a program needs 0 more, and the class mean follows its programs (a plain
+// mean of the first 16).
+func TestPSJFRemainingSize(t *testing.T) {
 	p, _ := NewPolicy(Config{Name: "psjf"})
-	finish(t, p, "x0", "k", 2*time.Second)
+	ps := p.(*psjf)
+	finish(t, p, "x0", "k", 10*time.Second)
 	first := &Call{ID: 1, Program: "long", Class: "k", Module: LLM, seq: 1}
 	p.Push(first, 0)
 	p.Pick(0, func(*Call) Verdict { return Take })
-	first.Service = 30 * time.Second
+	first.Service = 8 * time.Second
 	p.(Observer).Stopped(first, time.Second, true)
-	finish(t, p, "x1", "k", 4*time.Second) // class mean now 3 s
-	ps := p.(*psjf)
-	if m := ps.classes["k"].mean; m != 3 {
-		t.Fatalf("class mean %v, want 3", m)
+
+	fresh := &Call{ID: 2, Program: "fresh", Class: "k", Module: LLM, seq: 2, Arrival: 5 * time.Second}
+	later := &Call{ID: 3, Program: "long", Class: "k", Module: LLM, seq: 3, Arrival: 20 * time.Second}
+	p.Push(fresh, 5*time.Second)
+	p.Push(later, 20*time.Second)
+	if k := ps.calls[later].key; k != 8*time.Second {
+		t.Fatalf("the later call's key %v, want 8s", k)
 	}
-	next := &Call{ID: 2, Program: "long", Class: "k", Module: LLM, seq: 2, Arrival: 50 * time.Second}
-	p.Push(next, 50*time.Second)
-	if k := ps.calls[next].key; k != 2*time.Second {
-		t.Fatalf("the program's second call has key %v, want its first's 2s", k)
+	if got := pickAll(p); len(got) != 2 || got[0] != "long" || got[1] != "fresh" {
+		t.Fatalf("order %v, want long then fresh", got)
+	}
+	later.Service = 32 * time.Second
+	p.(Observer).Stopped(later, 30*time.Second, true)
+	again := &Call{ID: 4, Program: "long", Class: "k", Module: LLM, seq: 4, Arrival: 40 * time.Second}
+	p.Push(again, 40*time.Second)
+	if k := ps.calls[again].key; k != 12*time.Second {
+		t.Fatalf("past its prediction, key %v, want 0 + 0.3·40s = 12s", k)
 	}
 	p.Pick(0, func(*Call) Verdict { return Take })
-	next.Service = 10 * time.Second
-	p.(Observer).Stopped(next, 2*time.Second, true)
+	p.(Observer).Stopped(again, 41*time.Second, true)
 	p.(ProgramEnder).ProgramEnded("long")
-	if m := ps.classes["k"].mean; m != (2+4+40)/3.0 {
-		t.Fatalf("class mean %v after a program of 40 s, want %v", m, (2+4+40)/3.0)
+	if m := ps.classes["k"].mean; m != (10+40)/2.0 {
+		t.Fatalf("class mean %v after a program of 40 s, want %v", m, (10+40)/2.0)
 	}
 }
 
