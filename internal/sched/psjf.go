@@ -26,6 +26,7 @@ import (
 type psjf struct {
 	aging   float64
 	idle    time.Duration // a program with no call for this long is presumed over
+	maxCls  int           // classes kept; past it the least learned of a few goes
 	h       sjfHeap
 	calls   map[*Call]*sjfCall
 	progs   map[string]*psjfProg
@@ -66,7 +67,7 @@ func newPSJF(cfg Config) (Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &psjf{aging: cfg.ProgramAging, idle: cfg.IdleTTL, calls: map[*Call]*sjfCall{}, progs: map[string]*psjfProg{},
+	return &psjf{aging: cfg.ProgramAging, idle: cfg.IdleTTL, maxCls: cfg.MaxIdle, calls: map[*Call]*sjfCall{}, progs: map[string]*psjfProg{},
 		classes: map[string]*psjfClass{}}, nil
 }
 
@@ -157,11 +158,31 @@ func (s *psjf) learn(p *psjfProg) {
 	}
 	c := s.classes[p.class]
 	if c == nil {
+		if len(s.classes) >= s.maxCls {
+			s.dropClass()
+		}
 		c = &psjfClass{}
 		s.classes[p.class] = c
 	}
 	c.add(p.service.Seconds())
 	s.all.add(p.service.Seconds())
+}
+
+// dropClass forgets the least learned of a few classes (map order is random), so that
+// system prompts that differ per program (a date, a user's name in them) cannot grow
+// the map without bound.
+func (s *psjf) dropClass() {
+	var victim string
+	least, looked := 0, 0
+	for name, c := range s.classes {
+		if victim == "" || c.n < least {
+			victim, least = name, c.n
+		}
+		if looked++; looked == 8 {
+			break
+		}
+	}
+	delete(s.classes, victim)
 }
 
 // sweep ends the programs that have had no call for the idle time.

@@ -125,3 +125,18 @@ func TestPSJFForgetsIdlePrograms(t *testing.T) {
 		t.Fatalf("the idle program was not learned from: %+v", c)
 	}
 }
+
+// Classes are bounded: past MaxIdle a new one replaces a less learned one.
+func TestPSJFBoundsClasses(t *testing.T) {
+	p, _ := NewPolicy(Config{Name: "psjf", MaxIdle: 4})
+	ps := p.(*psjf)
+	for i := range 20 {
+		finish(t, p, "p"+string(rune('a'+i)), "class-"+string(rune('a'+i)), time.Second)
+	}
+	if n := len(ps.classes); n > 4 {
+		t.Fatalf("%d classes kept, bound 4", n)
+	}
+	if ps.classes["class-t"] == nil {
+		t.Fatal("the newest class was dropped")
+	}
+}
