@@ -18,6 +18,7 @@ import (
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/kernel"
 	"github.com/aios-go/aios/internal/metrics"
+	"github.com/aios-go/aios/internal/sched"
 	"github.com/aios-go/aios/internal/server"
 	"github.com/aios-go/aios/internal/telemetry"
 )
@@ -58,7 +59,7 @@ config.yaml shape is accepted), then AIOS_* environment variables
 	f.StringVar(&cfgPath, "config", "", "YAML configuration file (default ./aios.yaml if present)")
 	f.String("addr", "localhost:8000", "address to listen on, host:port")
 	f.String("data-dir", "", "directory for the kernel's data (default ~/.aios)")
-	f.String("policy", "fifo", "scheduling policy: fifo, rr, priority")
+	f.String("policy", sched.DefaultPolicy, "the LLM module's scheduling policy: "+strings.Join(sched.PolicyNames(), ", "))
 	f.Duration("time-slice", 0, "round-robin time slice (default 500ms)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.Bool("insecure-no-auth", false, "listen beyond loopback without authentication (access.insecure_no_auth)")

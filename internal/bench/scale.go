@@ -90,7 +90,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (ScaleReport, error) {
 		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "sim", Core: c})
 	}
 	// The kernel's defaults: working-set admission (the simulator's capacity is known).
-	k, err := kernel.New(kernel.Options{Policy: "fifo", MaxQueued: o.MaxQueued, WorkingSet: &sched.WorkingSet{Capacity: o.WorkingSetTokens}}, cores)
+	k, err := kernel.New(kernel.Options{Policy: sched.DefaultPolicy, MaxQueued: o.MaxQueued, WorkingSet: &sched.WorkingSet{Capacity: o.WorkingSetTokens}}, cores)
 	if err != nil {
 		return ScaleReport{}, err
 	}

@@ -124,7 +124,8 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			Queues: cfg.Scheduler.PLAS.Queues, QuantumBase: cfg.Scheduler.PLAS.QuantumBase,
 			QuantumRatio: cfg.Scheduler.PLAS.QuantumRatio, Beta: cfg.Scheduler.PLAS.Beta,
 			InputWeight: cfg.Scheduler.Fair.InputWeight, OutputWeight: cfg.Scheduler.Fair.OutputWeight,
-			Weights: cfg.Scheduler.Fair.Weights,
+			Weights:      cfg.Scheduler.Fair.Weights,
+			ProgramAging: cfg.Scheduler.PSJF.ProgramAging,
 		},
 	}
 	ws := cfg.Scheduler.WorkingSet

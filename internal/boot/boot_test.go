@@ -54,6 +54,32 @@ func TestBuildAppliesSchedulerConfig(t *testing.T) {
 	if _, err := Build(cfg, nil); err == nil {
 		t.Fatal("a quantum ratio below 1 was accepted")
 	}
+	cfg.Scheduler.PLAS.QuantumRatio = 0
+	cfg.Scheduler.Policy = "psjf"
+	cfg.Scheduler.PSJF.ProgramAging = -1
+	if _, err := Build(cfg, nil); err == nil {
+		t.Fatal("a negative psjf program_aging was accepted")
+	}
+}
+
+// With no policy configured the LLM module runs the default, psjf; the service
+// modules stay fifo.
+func TestBuildDefaultPolicy(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Cores: 1, Speed: 100}}
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Kernel.Shutdown(context.Background())
+	if got := sys.Kernel.Policy(); got != "psjf" {
+		t.Fatalf("default LLM policy %q, want psjf", got)
+	}
+	res, _, err := sys.Kernel.CallLLM(context.Background(), kernel.LLMCall{Agent: "a", Program: "p", Request: userReq("hello")})
+	if err != nil || res.Text == "" {
+		t.Fatalf("%v %+v", err, res)
+	}
 }
 
 func userReq(s string) llm.Request {

@@ -17,6 +17,8 @@ import (
 	"github.com/knadh/koanf/providers/env"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/aios-go/aios/internal/sched"
 )
 
 // Config is the whole configuration.
@@ -244,6 +246,7 @@ type Scheduler struct {
 	// Policy parameters (docs/scheduling.md); zero means the policy's default.
 	PLAS PLAS `koanf:"plas"`
 	Fair Fair `koanf:"fair"`
+	PSJF PSJF `koanf:"psjf"`
 	// Modules are per-module settings, keyed llm, memory, storage, tool; the llm entry's
 	// policy, when set, wins over Policy.
 	Modules map[string]ModuleScheduler `koanf:"modules"`
@@ -255,6 +258,12 @@ type PLAS struct {
 	QuantumBase  time.Duration `koanf:"quantum_base"`
 	QuantumRatio float64       `koanf:"quantum_ratio"`
 	Beta         float64       `koanf:"beta"`
+}
+
+// PSJF parameterises psjf: ProgramAging is the weight of a call's arrival against its
+// program's predicted remaining engine time (0.3).
+type PSJF struct {
+	ProgramAging float64 `koanf:"program_aging"`
 }
 
 // Fair parameterises fair (VTC): token costs and per-agent weights.
@@ -371,7 +380,7 @@ func Defaults() Config {
 		Server:    Server{Addr: "localhost:8000", MaxBodyBytes: 8 << 20, ShutdownTimeout: 30 * time.Second},
 		DataDir:   defaultDataDir(),
 		Log:       Log{Level: "info", Format: "text"},
-		Scheduler: Scheduler{Policy: "fifo", TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
+		Scheduler: Scheduler{Policy: sched.DefaultPolicy, TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
 		Telemetry: Telemetry{ServiceName: "aios", SampleRatio: 1, ProgramIdle: 5 * time.Minute},
 	}
 }

@@ -66,7 +66,7 @@ func TestLoadAIOSConfig(t *testing.T) {
 	if m := cfg.LLMs.Models[1]; m.APIKey != "" || m.Hostname != "http://localhost:11434" {
 		t.Errorf("ollama entry: %+v", m)
 	}
-	if cfg.Scheduler.Policy != "fifo" || cfg.Scheduler.TimeSlice != 500*time.Millisecond {
+	if cfg.Scheduler.Policy != "psjf" || cfg.Scheduler.TimeSlice != 500*time.Millisecond {
 		t.Errorf("scheduler defaults lost: %+v", cfg.Scheduler)
 	}
 }
@@ -133,6 +133,7 @@ scheduler:
   working_set: {enabled: true, high: 0.85, beta: 4}
   plas: {queues: 5, quantum_base: 1s, quantum_ratio: 3, beta: 4}
   fair: {output_weight: 3, weights: {premium: 2}}
+  psjf: {program_aging: 0.5}
 `)
 	cfg, err := Load(p, nil)
 	if err != nil {
@@ -141,7 +142,7 @@ scheduler:
 	s := cfg.Scheduler
 	if s.Routing != "cache-aware" || s.MaxBypass != 8 || s.WorkingSet.Enabled == nil || !*s.WorkingSet.Enabled || s.WorkingSet.High != 0.85 || s.WorkingSet.Beta != 4 ||
 		s.PLAS.Queues != 5 || s.PLAS.QuantumBase != time.Second || s.PLAS.Beta != 4 ||
-		s.Fair.OutputWeight != 3 || s.Fair.Weights["premium"] != 2 {
+		s.Fair.OutputWeight != 3 || s.Fair.Weights["premium"] != 2 || s.PSJF.ProgramAging != 0.5 {
 		t.Fatalf("%+v", s)
 	}
 }

@@ -144,7 +144,7 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 		policy = mo.Policy
 	}
 	if policy == "" {
-		policy = "fifo"
+		policy = sched.DefaultPolicy
 	}
 	if policy == "rr" && opts.TimeSlice <= 0 {
 		opts.TimeSlice = 500 * time.Millisecond

@@ -94,9 +94,10 @@ type Config struct {
 	Aging         float64       // default 1
 	DefaultOutput int           // tokens assumed with no history and no MaxOutput; default 256
 
-	// psjf: a program runs in order of its predicted size (engine time) +
-	// ProgramAging × its first arrival. Default 0.3: in aios bench (docs/bench.md) 1
-	// left most of the gain on the table and 0.1 let a few large programs wait too long.
+	// psjf: a call runs in order of its program's predicted remaining size (engine
+	// time) + ProgramAging × the call's arrival. Default 0.3: in aios bench
+	// (docs/bench.md) 1 left most of the gain on the table and 0.1 let a few large
+	// programs wait too long.
 	ProgramAging float64
 
 	// sequential / hybrid: how long the group at the head keeps the cores after its last
@@ -191,6 +192,12 @@ func PolicyNames() []string {
 }
 
 // NewPolicy builds the policy cfg names ("" is fifo).
+// DefaultPolicy orders the LLM module when the configuration names no policy. psjf
+// with working-set admission had the lowest mean TCT at overload and tied the others
+// below capacity in aios bench (docs/bench.md); it needs no tuning and learns from the
+// programs it serves.
+const DefaultPolicy = "psjf"
+
 func NewPolicy(cfg Config) (Policy, error) {
 	if cfg.Name == "" {
 		cfg.Name = "fifo"
