@@ -116,6 +116,9 @@ func checkOffload(p Profile, cfg EngineConfig) error {
 	return nil
 }
 
+// GiBBytes converts a size in GiB, as vLLM's --kv-offloading-size takes it, to bytes.
+func GiBBytes(g float64) int64 { return int64(g * gib) }
+
 // OffloadBlocks is how many KV blocks bytes of host memory hold.
 func (p Profile) OffloadBlocks(bytes int64) int {
 	if bytes <= 0 || p.KVBytesPerToken <= 0 || p.BlockSize <= 0 {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -321,5 +322,41 @@ func TestOffloadConfig(t *testing.T) {
 	// One 2 MiB block over a 50 GB/s link: 41.94 µs.
 	if d := mustProfile(t, "llama3-8b-h100").LoadTime(1); d != 41943*time.Nanosecond {
 		t.Errorf("H100 block load %v, want 41.943µs", d)
+	}
+}
+
+// Over HTTP, a prompt pushed out of the GPU cache by a bigger one comes back from the
+// CPU tier: usage counts the loaded tokens as cached, and /metrics splits them between
+// the GPU prefix cache and the connector's counters.
+func TestOffloadOverHTTP(t *testing.T) {
+	_, ts := newTestServer(t, Config{Profile: "test", Speed: 1000, KVOffloadGiB: 1})
+	ask := func(words string, n int) usage {
+		body, _ := json.Marshal(map[string]any{
+			"messages":   []map[string]string{{"role": "user", "content": strings.TrimSpace(strings.Repeat(words, n))}},
+			"max_tokens": 1,
+		})
+		var got struct{ Usage usage }
+		decodeJSON(t, post(t, ts.URL+"/v1/chat/completions", string(body)).Body, &got)
+		return got.Usage
+	}
+	m := scrape(t, ts.URL)
+	if m["sim:kv_offload_cpu_capacity_blocks"] != 512 { // 1 GiB of 2 MiB blocks
+		t.Errorf("tier capacity %v blocks, want 512", m["sim:kv_offload_cpu_capacity_blocks"])
+	}
+	ask("alpha beta ", 300)
+	ask("gamma delta ", 950) // with the first, more than the 128-block cache
+	before := scrape(t, ts.URL)
+	again := ask("alpha beta ", 300)
+	after := scrape(t, ts.URL)
+	gpu := after["vllm:prefix_cache_hits_total"] - before["vllm:prefix_cache_hits_total"]
+	ext := after["vllm:external_prefix_cache_hits_total"] - before["vllm:external_prefix_cache_hits_total"]
+	if ext <= 0 || gpu+ext != float64(again.PromptTokensDetails.CachedTokens) || again.PromptTokensDetails.CachedTokens < again.PromptTokens-16 {
+		t.Errorf("repeat of %d tokens: %d cached, %v from the GPU and %v from the tier", again.PromptTokens, again.PromptTokensDetails.CachedTokens, gpu, ext)
+	}
+	if after["sim:kv_offload_loaded_blocks_total"] != ext/16 || after["sim:kv_offload_load_seconds_total"] <= 0 {
+		t.Errorf("loaded %v blocks in %vs", after["sim:kv_offload_loaded_blocks_total"], after["sim:kv_offload_load_seconds_total"])
+	}
+	if _, err := NewLive(Config{Profile: "test", KVOffloadGiB: -1}); err == nil || !strings.Contains(err.Error(), "offload") {
+		t.Errorf("negative offload size: %v", err)
 	}
 }
