@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -48,6 +49,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			o.Routing = sched.Routing(routing)
 			if o.Rate < 0 || o.Load < 0 {
 				return fmt.Errorf("--rate and --load must be positive")
+			}
+			if o.KVOffloadGiB < 0 || math.IsNaN(o.KVOffloadGiB) || math.IsInf(o.KVOffloadGiB, 0) {
+				return fmt.Errorf("--kv-offload-gib %v: give the CPU tier's size in GiB, 0 for none", o.KVOffloadGiB)
 			}
 			if o.Mode != sim.ModeVLLM && o.Mode != sim.ModeNaive {
 				return fmt.Errorf("--engine-mode %q: want vllm or naive", mode)
@@ -98,6 +102,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.Cores, "cores", 1, "engines")
 	f.StringVar(&routing, "routing", "least-loaded", "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")
 	f.StringVar(&mode, "engine-mode", "vllm", "vllm or naive")
+	f.Float64Var(&o.KVOffloadGiB, "kv-offload-gib", 0, "give each engine a CPU KV offload tier of this many GiB of host memory (vLLM's --kv-offloading-size); 0: none")
 	f.Uint64Var(&o.Seed, "seed", 1, "workload seed")
 	f.BoolVar(&o.Virtual, "virtual", false, "virtual time, no HTTP")
 	f.Float64Var(&o.Speed, "speed", 10, "real mode: simulated seconds per wall second (higher is faster but multiplies the host's per-call CPU cost in simulated time)")

@@ -80,6 +80,7 @@ Profiles: ` + strings.Join(sim.ProfileNames(), ", "),
 	f.StringVar(&policy, "scheduling-policy", "fcfs", "engine queue policy: fcfs or priority (vLLM's --scheduling-policy)")
 	f.Float64Var(&cfg.Speed, "speed", 1, "simulated seconds per wall-clock second (50 = fifty times faster)")
 	f.StringVar(&cfg.Model, "model", "", "served model name (default: the profile's model)")
+	f.Float64Var(&cfg.KVOffloadGiB, "kv-offload-gib", 0, "host memory for a CPU KV offload tier, in GiB (vLLM's --kv-offloading-size); 0: none")
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	return cmd
 }

@@ -70,12 +70,15 @@ func ParseArms(s string) ([]Arm, error) {
 
 // Setup is what every arm of a run shares: the engines and how agents behave.
 type Setup struct {
-	Profile   string
-	Cores     int
-	Mode      sim.Mode
-	TimeSlice time.Duration    // kernel:rr and preempting policies
-	MaxBypass int              // kernel: calls that may pass one waiting for room
-	WS        sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
+	Profile string
+	Cores   int
+	Mode    sim.Mode
+	// KVOffloadGiB gives each engine a CPU KV offload tier of this much host memory
+	// (--kv-offload-gib); 0 means none.
+	KVOffloadGiB float64
+	TimeSlice    time.Duration    // kernel:rr and preempting policies
+	MaxBypass    int              // kernel: calls that may pass one waiting for room
+	WS           sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
 	// Policy holds the policies' parameters (PLAS's queues and β, fair's weights, …) for
 	// kernel arms in both modes; its Name and Slice come from the arm and TimeSlice.
 	Policy  sched.Config

@@ -49,6 +49,7 @@ type Report struct {
 	Profile        string   `json:"profile"`
 	Cores          int      `json:"cores"`
 	EngineMode     string   `json:"engine_mode"`
+	KVOffloadGiB   float64  `json:"kv_offload_gib,omitempty"`
 	Virtual        bool     `json:"virtual"`
 	Loop           string   `json:"loop"` // closed (N agents) or open (rate)
 	Agents         int      `json:"agents,omitempty"`
@@ -97,7 +98,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Workload: o.Workload, Programs: len(progs), Seed: o.Seed, Profile: o.Profile,
-		Cores: o.Cores, EngineMode: string(o.Mode), Virtual: o.Virtual, Baseline: Baseline(o.Cores).Name}
+		Cores: o.Cores, EngineMode: string(o.Mode), KVOffloadGiB: o.KVOffloadGiB, Virtual: o.Virtual, Baseline: Baseline(o.Cores).Name}
 
 	units := len(o.Arms) + 1 + len(o.Sweep)
 	done := 0
@@ -173,6 +174,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
 		a.EngineBusy, a.BatchMean, a.KVOccupancy = res.Util.Busy, res.Util.Batch, res.Util.KV
+		a.OffloadLoadedTokens, a.OffloadLoadS = res.Engine.ExternalHits, res.Engine.OffloadLoadTime.Seconds()
 		if o.FindCapacity {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {

@@ -408,3 +408,44 @@ func TestCeiling(t *testing.T) {
 		t.Fatal("no programs, a ceiling")
 	}
 }
+
+// --kv-offload-gib reaches the virtual engines: on a cache too small for the programs'
+// contexts, evicted prefixes come back from the CPU tier instead of being recomputed.
+func TestVirtualKVOffload(t *testing.T) {
+	ps := programs(t, "chat", 12, 5)
+	for i := range ps {
+		ps[i].System = 64
+		for j := range ps[i].Steps {
+			if ps[i].Steps[j].Kind == workload.LLM {
+				ps[i].Steps[j].Input, ps[i].Steps[j].Output = 120, 20
+			} else {
+				ps[i].Steps[j].ToolTime = time.Millisecond
+			}
+		}
+	}
+	run := func(gib float64) Result {
+		res, err := RunVirtual(Setup{Profile: "test", KVOffloadGiB: gib}, Arm{Name: "direct"}, ps, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	off, on := run(0), run(1)
+	if off.Engine.ExternalQueries != 0 || off.Engine.OffloadLoadedBlocks != 0 {
+		t.Errorf("no tier, yet offload counters: %+v", off.Engine)
+	}
+	if on.Engine.ExternalHits == 0 || on.Engine.OffloadLoadTime <= 0 || on.Engine.ExternalHits != 16*on.Engine.OffloadLoadedBlocks {
+		t.Errorf("with a 1 GiB tier: %d tokens in %d blocks loaded in %v", on.Engine.ExternalHits, on.Engine.OffloadLoadedBlocks, on.Engine.OffloadLoadTime)
+	}
+	hitRate := func(r Result) float64 {
+		cached, prompt := 0, 0
+		for _, c := range r.Calls {
+			cached, prompt = cached+c.CachedTokens, prompt+c.PromptTokens
+		}
+		return float64(cached) / float64(prompt)
+	}
+	if hitRate(on) <= hitRate(off) {
+		t.Errorf("hit rate %.3f with the tier, %.3f without", hitRate(on), hitRate(off))
+	}
+	t.Logf("hit rate %.3f → %.3f, span %v → %v", hitRate(off), hitRate(on), off.Span, on.Span)
+}

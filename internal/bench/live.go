@@ -47,7 +47,8 @@ func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program
 		}
 	}()
 	for i := 0; i < setup.Cores; i++ {
-		e, err := sim.NewServer(sim.Config{Profile: setup.Profile, Mode: setup.Mode, Speed: speed, Model: liveModel})
+		e, err := sim.NewServer(sim.Config{Profile: setup.Profile, Mode: setup.Mode, Speed: speed, Model: liveModel,
+			KVOffloadGiB: setup.KVOffloadGiB})
 		if err != nil {
 			return Result{}, err
 		}

@@ -21,8 +21,12 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Loop == "open" {
 		load = fmt.Sprintf("open loop, %.1f programs/min", r.RatePerMin)
 	}
-	fmt.Fprintf(w, "workload %s: %d programs, seed %d; %d × %s (%s engine); %s; %s\n",
-		r.Workload, r.Programs, r.Seed, r.Cores, r.Profile, r.EngineMode, load, mode)
+	engine := r.EngineMode + " engine"
+	if r.KVOffloadGiB > 0 {
+		engine += fmt.Sprintf(", %g GiB CPU KV offload", r.KVOffloadGiB)
+	}
+	fmt.Fprintf(w, "workload %s: %d programs, seed %d; %d × %s (%s); %s; %s\n",
+		r.Workload, r.Programs, r.Seed, r.Cores, r.Profile, engine, load, mode)
 	fmt.Fprintf(w, "solo p99 task completion: %.1fs", r.SoloP99S)
 	if r.DirectCapacity != nil {
 		fmt.Fprintf(w, "; %s arm capacity: %.1f programs/min on this run's arrivals", r.Baseline, *r.DirectCapacity)
@@ -47,6 +51,10 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Virtual {
 		head += "busy\tbatch\tKV\t"
 	}
+	offload := r.KVOffloadGiB > 0
+	if offload {
+		head += "CPU-loaded\tload time\t"
+	}
 	if hasCap {
 		head += "capacity/min\t"
 	}
@@ -63,6 +71,9 @@ func (r *Report) WriteTable(w io.Writer) {
 			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
 		if r.Virtual {
 			row += fmt.Sprintf("%.0f%%\t%.1f\t%.0f%%\t", 100*a.EngineBusy, a.BatchMean, 100*a.KVOccupancy)
+		}
+		if offload {
+			row += fmt.Sprintf("%.1fM tok\t%.1fs\t", float64(a.OffloadLoadedTokens)/1e6, a.OffloadLoadS)
 		}
 		if hasCap {
 			if a.CapacityPerMin != nil {

@@ -43,7 +43,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 		return Result{}, err
 	}
 	for i := 0; i < setup.Cores; i++ {
-		e, err := sim.NewEngine(sim.EngineConfig{Profile: p, Mode: setup.Mode})
+		e, err := sim.NewEngine(sim.EngineConfig{Profile: p, Mode: setup.Mode, OffloadBytes: sim.GiBBytes(setup.KVOffloadGiB)})
 		if err != nil {
 			return Result{}, err
 		}
@@ -610,6 +610,11 @@ func (r *Result) addEngine(st sim.Stats) {
 	r.Engine.PromptTokens += st.PromptTokens
 	r.Engine.GenerationTokens += st.GenerationTokens
 	r.Engine.Steps += st.Steps
+	r.Engine.OffloadStoredBlocks += st.OffloadStoredBlocks
+	r.Engine.OffloadLoadedBlocks += st.OffloadLoadedBlocks
+	r.Engine.OffloadLoadTime += st.OffloadLoadTime
+	r.Engine.ExternalQueries += st.ExternalQueries
+	r.Engine.ExternalHits += st.ExternalHits
 }
 
 // blockHashes names a prompt's 16-token blocks by hashes chained from its start, as the

@@ -233,7 +233,7 @@ func buildCore(m config.Model) (llm.Core, error) {
 	case m.Backend == "sim":
 		return simcore.New(simcore.Config{
 			Config: sim.Config{Profile: m.Profile, Mode: sim.Mode(m.Mode), Policy: sim.Policy(m.SimPolicy),
-				Speed: m.Speed, Model: m.Name},
+				Speed: m.Speed, Model: m.Name, KVOffloadGiB: m.KVOffloadGiB},
 			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
 		})
 	case openAICompatible[m.Backend]:

@@ -20,6 +20,7 @@ import (
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/sim"
+	"github.com/aios-go/aios/internal/llm/simcore"
 )
 
 func TestBuildAppliesSchedulerConfig(t *testing.T) {
@@ -240,5 +241,21 @@ func TestEmbeddingsFromCore(t *testing.T) {
 	cfg.Embeddings.Core = "c"
 	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), "serves no OpenAI-compatible /v1/embeddings") {
 		t.Fatalf("anthropic core as embedder: %v", err)
+	}
+}
+
+// A sim core's kv_offload_gib reaches its engine as a CPU tier of that many GiB of blocks.
+func TestSimCoreOffloadTier(t *testing.T) {
+	c, err := buildCore(config.Model{Name: "s", Backend: "sim", Profile: "test", Speed: 100, KVOffloadGiB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, ok := c.(*simcore.Core)
+	if !ok {
+		t.Fatalf("core %T", c)
+	}
+	if n := sc.Live().Stats().OffloadCapacityBlocks; n != 512 { // 1 GiB of 2 MiB blocks
+		t.Errorf("tier of %d blocks, want 512", n)
 	}
 }

@@ -57,3 +57,20 @@ func TestNegativeLimitsRefused(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestKVOffloadSize(t *testing.T) {
+	cfg, err := Load(writeFile(t, "llms:\n  models:\n    - name: s\n      backend: sim\n      kv_offload_gib: 64\n"), nil)
+	if err != nil || cfg.LLMs.Models[0].KVOffloadGiB != 64 {
+		t.Fatalf("kv_offload_gib 64: %v, %+v", err, cfg.LLMs.Models)
+	}
+	for body, want := range map[string]string{
+		"llms:\n  models:\n    - name: s\n      backend: sim\n      kv_offload_gib: -1\n":   "must be 0 (none) or more",
+		"llms:\n  models:\n    - name: v\n      backend: openai\n      kv_offload_gib: 8\n": "sim backend only",
+		"llms:\n  models:\n    - name: s\n      backend: sim\n      kv_offload_gib: lots\n": "",
+	} {
+		_, err := Load(writeFile(t, body), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want one saying %q", body, err, want)
+		}
+	}
+}

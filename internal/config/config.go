@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -330,6 +331,9 @@ type Model struct {
 	Mode      string  `koanf:"mode"`
 	SimPolicy string  `koanf:"sim_policy"`
 	Speed     float64 `koanf:"speed"`
+	// KVOffloadGiB: host memory for the simulated engine's CPU KV offload tier (vLLM's
+	// --kv-offloading-size); 0, the default, means none.
+	KVOffloadGiB float64 `koanf:"kv_offload_gib"`
 
 	// Provider limits each core of this entry is kept within: requests and tokens
 	// (prompt plus completion) per minute. 0 means none.
@@ -520,6 +524,11 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		if m.RPM < 0 || m.TPM < 0 || m.Retries() < 0 || m.Breaker() < 0 ||
 			m.RetryBackoff < 0 || m.RetryBackoffMax < 0 || m.BreakerCooldown < 0 || m.BreakerCooldownMax < 0 {
 			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): rpm, tpm, max_retries, breaker_threshold and the backoff and cool-down durations must not be negative", i, m.Name))
+		}
+		if m.KVOffloadGiB < 0 || math.IsNaN(m.KVOffloadGiB) || math.IsInf(m.KVOffloadGiB, 0) {
+			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload_gib %v: the CPU KV offload tier's size in GiB must be 0 (none) or more", i, m.Name, m.KVOffloadGiB))
+		} else if m.KVOffloadGiB > 0 && m.Backend != "sim" {
+			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload_gib applies to the sim backend only; a real engine's offload is configured on the engine (vLLM's --kv-offloading-size)", i, m.Name))
 		}
 	}
 	return errors.Join(errs...)

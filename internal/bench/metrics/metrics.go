@@ -125,8 +125,13 @@ type Arm struct {
 	BatchMean   float64 `json:"batch_mean"`
 	KVOccupancy float64 `json:"kv_occupancy"`
 	Preemptions int     `json:"preemptions"`
-	FailedCalls int     `json:"failed_calls"`
-	Retries     int     `json:"retries"`
+	// With a CPU KV offload tier (set by the harness): prompt tokens loaded back from it
+	// instead of computed (they count in PrefixHitRate too), and the step time spent
+	// waiting for those copies, summed over engines.
+	OffloadLoadedTokens int64   `json:"offload_loaded_tokens,omitempty"`
+	OffloadLoadS        float64 `json:"offload_load_s,omitempty"`
+	FailedCalls         int     `json:"failed_calls"`
+	Retries             int     `json:"retries"`
 
 	// CapacityPerMin is set by the harness with --find-capacity, and omitted otherwise.
 	CapacityPerMin *float64 `json:"capacity_per_min,omitempty"`

@@ -30,6 +30,8 @@ type EngineConfig struct {
 	Profile Profile
 	Mode    Mode   // default vllm
 	Policy  Policy // default fcfs
+	// OffloadBytes is host memory for the CPU KV tier (vllm mode); 0 means no tier.
+	OffloadBytes int64
 }
 
 // Engine is vLLM V1's scheduler and KV cache manager as a pure state machine. It never
@@ -43,6 +45,7 @@ type Engine struct {
 	numBlocks int
 
 	kv       *kvCache
+	cpu      *cpuTier // nil: no offload tier
 	waiting  waitQueue
 	running  []*Request
 	pins     pinHeap
@@ -57,6 +60,7 @@ type Engine struct {
 	emitted  []*Request
 	finished []*Request
 	hitBuf   []int32
+	stepLoad int // blocks copied back from the CPU tier for this step
 }
 
 type scheduled struct {
@@ -78,6 +82,17 @@ type Stats struct {
 	PromptTokens     int64
 	GenerationTokens int64
 	Steps            int64
+
+	// CPU offload tier (zero without one). External queries and hits are in tokens, as
+	// vLLM counts a KV connector's: the tokens looked up past the GPU hit, and of those
+	// the ones found and loaded back.
+	OffloadCapacityBlocks int
+	OffloadBlocks         int // occupancy
+	OffloadStoredBlocks   int64
+	OffloadLoadedBlocks   int64
+	OffloadLoadTime       time.Duration // host-to-device copies added to step times
+	ExternalQueries       int64
+	ExternalHits          int64
 }
 
 // StepResult is one iteration. Its slices are reused by the next Step.
@@ -107,6 +122,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Policy != PolicyFCFS && cfg.Policy != PolicyPriority {
 		return nil, fmt.Errorf("sim: unknown scheduling policy %q (want fcfs or priority)", cfg.Policy)
 	}
+	if err := checkOffload(p, cfg); err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		p:         p,
 		mode:      cfg.Mode,
@@ -117,6 +135,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e.waiting.priority = cfg.Policy == PolicyPriority
 	if e.mode == ModeVLLM {
 		e.kv = newKVCache(e.numBlocks, true)
+		if n := p.OffloadBlocks(cfg.OffloadBytes); n > 0 {
+			e.cpu = newCPUTier(n)
+			e.kv.evicted = e.evicted
+			e.stats.OffloadCapacityBlocks = n
+		}
 	}
 	e.stats.NumBlocks = e.numBlocks
 	return e, nil
@@ -217,6 +240,7 @@ func (e *Engine) Cancel(r *Request, now time.Duration) {
 func (e *Engine) Step(now time.Duration) StepResult {
 	e.ExpirePins(now)
 	e.sched, e.emitted, e.finished = e.sched[:0], e.emitted[:0], e.finished[:0]
+	e.stepLoad = 0
 	budget := e.p.MaxNumBatchedTokens
 	preempted := e.scheduleRunning(&budget, now)
 	if !preempted {
@@ -231,7 +255,10 @@ func (e *Engine) Step(now time.Duration) StepResult {
 		shape.KVRead += prior + n
 		shape.AttnPairs += n * (prior + (n+1)/2)
 	}
-	end := now + e.p.StepTime(shape)
+	// Loads from the CPU tier are not overlapped with compute: the step waits for them.
+	load := e.p.LoadTime(e.stepLoad)
+	e.stats.OffloadLoadTime += load
+	end := now + e.p.StepTime(shape) + load
 	if len(e.sched) > 0 {
 		e.stats.Steps++
 	}
@@ -288,7 +315,7 @@ func (e *Engine) scheduleRunning(budget *int, now time.Duration) bool {
 			i++
 			continue
 		}
-		for !e.allocate(r, nil, n) {
+		for !e.allocate(r, nil, 0, n) {
 			victim, vi := e.victim()
 			e.running = append(e.running[:vi], e.running[vi+1:]...)
 			if vi < i {
@@ -360,16 +387,20 @@ func (e *Engine) admitWaiting(budget *int, now time.Duration) {
 	for e.waiting.len() > 0 && *budget > 0 && len(e.running) < e.p.MaxNumSeqs {
 		r := e.waiting.peek()
 		hit := e.hitBuf[:0]
+		loaded := 0 // blocks past the GPU hit found in the CPU tier
 		if e.kv != nil && r.numComputed == 0 {
 			// A full hit still recomputes the last token, whose logits are needed.
 			full := (r.numTokens() - 1) / e.bs
 			r.ensureHashes(full, e.bs)
 			hit = e.kv.lookup(hit, r.hashes[:full])
+			if e.cpu != nil {
+				loaded = e.cpu.lookup(r.hashes[len(hit):full])
+			}
 		}
 		e.hitBuf = hit
 		hitTokens := len(hit) * e.bs
-		n := min(r.numTokens()-r.numComputed-hitTokens, *budget)
-		if !e.allocate(r, hit, n) {
+		n := min(r.numTokens()-r.numComputed-hitTokens-loaded*e.bs, *budget)
+		if !e.allocate(r, hit, loaded, n) {
 			// Pins are a hint: when nothing runs, holding them would idle the GPU
 			// forever, so give up the soonest-expiring one and retry.
 			if len(e.running) == 0 && len(e.pins) > 0 {
@@ -383,10 +414,14 @@ func (e *Engine) admitWaiting(budget *int, now time.Duration) {
 			e.stats.PrefixQueries += int64(r.numTokens())
 			e.stats.PrefixHits += int64(hitTokens)
 		}
+		if e.cpu != nil {
+			e.stats.ExternalQueries += int64(r.numTokens() - hitTokens)
+			e.stats.ExternalHits += int64(loaded * e.bs)
+		}
 		if !r.scheduled {
 			r.scheduled = true
 			r.Scheduled = now
-			r.NumCached = min(hitTokens, len(r.Prompt))
+			r.NumCached = min(hitTokens+loaded*e.bs, len(r.Prompt))
 		}
 		r.State = StateRunning
 		e.running = append(e.running, r)
@@ -395,13 +430,13 @@ func (e *Engine) admitWaiting(budget *int, now time.Duration) {
 	}
 }
 
-// allocate gives r the blocks for n more tokens after taking the cache hits, or reports
-// that they do not fit, changing nothing.
-func (e *Engine) allocate(r *Request, hit []int32, n int) bool {
+// allocate gives r the blocks for n more tokens after taking the cache hits and the
+// loaded blocks that follow them, or reports that they do not fit, changing nothing.
+func (e *Engine) allocate(r *Request, hit []int32, loaded, n int) bool {
 	if e.kv == nil {
 		return true
 	}
-	total := r.numComputed + len(hit)*e.bs + n
+	total := r.numComputed + (len(hit)+loaded)*e.bs + n
 	need := ceilDiv(total, e.bs) - len(r.blocks) - len(hit)
 	if need < 0 {
 		need = 0
@@ -420,8 +455,14 @@ func (e *Engine) allocate(r *Request, hit []int32, n int) bool {
 		e.kv.touch(id)
 	}
 	r.blocks = append(r.blocks, hit...)
-	r.numComputed += len(hit) * e.bs
+	if loaded > 0 {
+		// Before alloc, whose evictions store into the CPU tier and must not push out
+		// the blocks being loaded.
+		e.load(r.hashes[len(hit) : len(hit)+loaded])
+	}
+	r.numComputed += (len(hit) + loaded) * e.bs
 	r.numCommitted += len(hit)
+	// The loaded blocks are the first of the fresh ones, and commit names them below.
 	r.blocks = e.kv.alloc(r.blocks, need)
 	// Register blocks that will be full once this step runs, as vLLM does at allocation.
 	full := min(total, r.numTokens()) / e.bs
@@ -451,6 +492,9 @@ func (e *Engine) finish(r *Request, end time.Duration) {
 		r.numComputed, r.numCommitted = 0, 0
 	} else {
 		e.freeBlocks(r)
+	}
+	if r.OffloadOnFinish {
+		e.Offload(r)
 	}
 	e.finished = append(e.finished, r)
 }
@@ -485,6 +529,9 @@ func (e *Engine) Stats() Stats {
 	if e.kv != nil {
 		s.FreeBlocks = e.kv.numFree
 		s.KVUsage = 1 - float64(s.FreeBlocks)/float64(e.numBlocks)
+		if e.cpu != nil {
+			s.OffloadBlocks = e.cpu.len()
+		}
 	} else {
 		capacity := e.numBlocks * e.bs
 		s.FreeBlocks = (capacity - e.reserved) / e.bs

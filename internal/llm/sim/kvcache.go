@@ -16,6 +16,8 @@ type kvCache struct {
 	numFree    int
 	cached     map[uint64]int32
 	caching    bool
+	// evicted, when set, hears each hash the cache forgets to make room.
+	evicted func(hash uint64)
 }
 
 type kvBlock struct {
@@ -50,6 +52,18 @@ func (c *kvCache) pushTail(id int32) {
 		c.blocks[c.tail].next = id
 	}
 	c.tail = id
+	c.numFree++
+}
+
+func (c *kvCache) pushHead(id int32) {
+	b := &c.blocks[id]
+	b.prev, b.next = noBlock, c.head
+	if c.head == noBlock {
+		c.tail = id
+	} else {
+		c.blocks[c.head].prev = id
+	}
+	c.head = id
 	c.numFree++
 }
 
@@ -104,6 +118,9 @@ func (c *kvCache) alloc(dst []int32, n int) []int32 {
 		if b.hashed {
 			if c.cached[b.hash] == id {
 				delete(c.cached, b.hash)
+				if c.evicted != nil {
+					c.evicted(b.hash)
+				}
 			}
 			b.hashed = false
 		}
@@ -122,6 +139,15 @@ func (c *kvCache) release(ids []int32) {
 		if b.ref == 0 {
 			c.pushTail(id)
 		}
+	}
+}
+
+// demote moves free blocks, given in prefix order, to the front of the free queue so
+// they are handed out first, the prefix's last block before its first.
+func (c *kvCache) demote(ids []int32) {
+	for _, id := range ids {
+		c.unlink(id)
+		c.pushHead(id)
 	}
 }
 

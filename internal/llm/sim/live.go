@@ -22,6 +22,9 @@ type Config struct {
 	// EmbedDim is the dimension of /v1/embeddings vectors when a request does not ask
 	// for one; 0 means DefaultEmbedDim.
 	EmbedDim int
+	// KVOffloadGiB is host memory for the CPU KV offload tier, as vLLM's
+	// --kv-offloading-size; 0 means none.
+	KVOffloadGiB float64
 }
 
 // GenRequest is one generation.
@@ -143,7 +146,10 @@ func NewLive(cfg Config) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := NewEngine(EngineConfig{Profile: p, Mode: cfg.Mode, Policy: cfg.Policy})
+	if cfg.KVOffloadGiB < 0 || math.IsNaN(cfg.KVOffloadGiB) || math.IsInf(cfg.KVOffloadGiB, 0) {
+		return nil, fmt.Errorf("sim: the KV offload size must be a number of GiB, 0 or more, got %v", cfg.KVOffloadGiB)
+	}
+	eng, err := NewEngine(EngineConfig{Profile: p, Mode: cfg.Mode, Policy: cfg.Policy, OffloadBytes: GiBBytes(cfg.KVOffloadGiB)})
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ var (
 func newMetrics(model string, p Profile, mode Mode, stats func() Stats) *metrics {
 	labels := prometheus.Labels{"model_name": model, "engine": "0"}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(cacheConfigInfo(p, mode))
+	reg.MustRegister(cacheConfigInfo(p, mode, stats().OffloadCapacityBlocks))
 	gauge := func(name, help string, f func(Stats) float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return f(stats()) }))
@@ -59,6 +59,24 @@ func newMetrics(model string, p Profile, mode Mode, stats func() Stats) *metrics
 		func(s Stats) float64 { return float64(s.PrefixQueries) })
 	counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.",
 		func(s Stats) float64 { return float64(s.PrefixHits) })
+	counter("vllm:external_prefix_cache_queries_total", "Tokens looked up in the KV connector (here the CPU offload tier) past the GPU prefix hit.",
+		func(s Stats) float64 { return float64(s.ExternalQueries) })
+	counter("vllm:external_prefix_cache_hits_total", "Of those, tokens found there and loaded instead of computed.",
+		func(s Stats) float64 { return float64(s.ExternalHits) })
+	// The CPU tier's own gauges and counters have no settled vLLM names; these are the
+	// simulator's.
+	if stats().OffloadCapacityBlocks > 0 {
+		gauge("sim:kv_offload_cpu_blocks", "KV blocks held in the CPU offload tier.",
+			func(s Stats) float64 { return float64(s.OffloadBlocks) })
+		gauge("sim:kv_offload_cpu_capacity_blocks", "KV blocks the CPU offload tier can hold.",
+			func(s Stats) float64 { return float64(s.OffloadCapacityBlocks) })
+		counter("sim:kv_offload_stored_blocks_total", "KV blocks copied from GPU to the CPU offload tier.",
+			func(s Stats) float64 { return float64(s.OffloadStoredBlocks) })
+		counter("sim:kv_offload_loaded_blocks_total", "KV blocks copied from the CPU offload tier back to GPU.",
+			func(s Stats) float64 { return float64(s.OffloadLoadedBlocks) })
+		counter("sim:kv_offload_load_seconds_total", "Virtual seconds engine steps waited for host-to-device KV copies.",
+			func(s Stats) float64 { return s.OffloadLoadTime.Seconds() })
+	}
 	counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.",
 		func(s Stats) float64 { return float64(s.Preemptions) })
 	counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.",
@@ -81,13 +99,18 @@ func newMetrics(model string, p Profile, mode Mode, stats func() Stats) *metrics
 // cacheConfigInfo is vLLM's vllm:cache_config_info: a gauge of value 1 whose labels are
 // the engine's CacheConfig fields as Python prints them (True, None) plus the engine
 // index, and no model_name (vllm/v1/metrics/loggers.py, log_metrics_info). Its
-// num_gpu_blocks × block_size is the KV capacity the kernel learns from the engine.
-func cacheConfigInfo(p Profile, mode Mode) prometheus.Collector {
+// num_gpu_blocks × block_size is the KV capacity the kernel learns from the engine;
+// num_cpu_blocks is the offload tier's size, None without one.
+func cacheConfigInfo(p Profile, mode Mode, cpuBlocks int) prometheus.Collector {
 	py := func(b bool) string {
 		if b {
 			return "True"
 		}
 		return "False"
+	}
+	numCPU := "None"
+	if cpuBlocks > 0 {
+		numCPU = strconv.Itoa(cpuBlocks)
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vllm:cache_config_info",
@@ -101,7 +124,7 @@ func cacheConfigInfo(p Profile, mode Mode) prometheus.Collector {
 			"engine":                   "0",
 			"gpu_memory_utilization":   strconv.FormatFloat(p.GPUMemoryUtilization, 'f', -1, 64),
 			"is_attention_free":        "False",
-			"num_cpu_blocks":           "None",
+			"num_cpu_blocks":           numCPU,
 			"num_gpu_blocks":           strconv.Itoa(p.NumBlocks()),
 			"num_gpu_blocks_override":  "None",
 			"prefix_caching_hash_algo": "builtin",

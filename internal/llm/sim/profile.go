@@ -42,6 +42,10 @@ type Profile struct {
 	AttnBandwidth    float64 // effective bytes/s of KV reads, all GPUs together
 	AttnFLOPS        float64 // effective FLOP/s of attention kernels, all GPUs together; 0 = ignore
 	AttnFLOPsPerPair float64 // FLOPs per (query, key) pair over all layers: 4 × heads × head_dim × layers
+
+	// OffloadBandwidth is the effective host-to-device copy rate in bytes/s, all GPUs
+	// together (each has its own PCIe link): what loading KV back from the CPU tier costs.
+	OffloadBandwidth float64
 }
 
 // vidurA100 is the time of one iteration of Llama-3-8B's non-attention layers (projections,
@@ -96,6 +100,13 @@ const (
 	h100AttnBW    = 0.7 * 3.35e12
 	a100AttnFLOPS = 180e12
 	h100AttnFLOPS = 350e12
+
+	// Host-to-device copies from pinned memory reach about 80% of a PCIe x16 link's
+	// per-direction rate: Gen4 (A100 SXM's host link) carries 16 GT/s × 16 lanes ×
+	// 128/130 ≈ 31.5 GB/s, Gen5 (H100 SXM's) twice that, so about 25 and 50 GB/s, what
+	// CUDA's bandwidthTest typically reports on such hosts.
+	a100PCIe = 25e9
+	h100PCIe = 50e9
 )
 
 // The production profiles allow Llama-3.1's 128k context (same architecture and KV size
@@ -109,6 +120,7 @@ var profiles = map[string]Profile{
 		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: h100Scale,
 		AttnBandwidth: h100AttnBW, AttnFLOPS: h100AttnFLOPS, AttnFLOPsPerPair: llama8BPair,
+		OffloadBandwidth: h100PCIe,
 	},
 	"llama3-8b-a100": {
 		Name: "llama3-8b-a100", Model: "meta-llama/Meta-Llama-3-8B-Instruct",
@@ -118,6 +130,7 @@ var profiles = map[string]Profile{
 		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: 1,
 		AttnBandwidth: a100AttnBW, AttnFLOPS: a100AttnFLOPS, AttnFLOPsPerPair: llama8BPair,
+		OffloadBandwidth: a100PCIe,
 	},
 	"llama3-70b-4xh100": {
 		Name: "llama3-70b-4xh100", Model: "meta-llama/Meta-Llama-3-70B-Instruct",
@@ -127,19 +140,22 @@ var profiles = map[string]Profile{
 		MaxModelLen: 131072, MaxNumSeqs: 256, MaxNumBatchedTokens: 8192,
 		Linear: vidurA100, LinearScale: tp4Scale,
 		AttnBandwidth: 4 * h100AttnBW, AttnFLOPS: 4 * h100AttnFLOPS, AttnFLOPsPerPair: llama70BPair,
+		OffloadBandwidth: 4 * h100PCIe,
 	},
 	// test is deliberately tiny: 128 blocks (2,048 tokens) so a handful of requests
 	// overflow it, round step times (1 ms + 1 µs per context token read) so expected
-	// latencies are easy to write down, and a MaxModelLen above the cache so tests can
-	// submit a request larger than the whole cache.
+	// latencies are easy to write down, a MaxModelLen above the cache so tests can
+	// submit a request larger than the whole cache, and an offload bandwidth that loads
+	// one block (2 MiB) in 1 ms.
 	"test": {
 		Name: "test", Model: "sim-test",
 		GPUs: 1, GPUMemoryBytes: 128 * 16 * llama8BKV, GPUMemoryUtilization: 1,
 		KVBytesPerToken: llama8BKV, BlockSize: 16,
 		MaxModelLen: 4096, MaxNumSeqs: 8, MaxNumBatchedTokens: 256,
-		Linear:        []CostPoint{{1, time.Millisecond}, {257, 2 * time.Millisecond}},
-		LinearScale:   1,
-		AttnBandwidth: llama8BKV * 1e6,
+		Linear:           []CostPoint{{1, time.Millisecond}, {257, 2 * time.Millisecond}},
+		LinearScale:      1,
+		AttnBandwidth:    llama8BKV * 1e6,
+		OffloadBandwidth: 16 * llama8BKV * 1e3,
 	},
 }
 

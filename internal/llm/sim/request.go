@@ -41,6 +41,9 @@ type Request struct {
 	EOSAt    int
 	Priority int           // lower runs first under the priority policy
 	KVTTL    time.Duration // keep the finished request's full blocks cached this long
+	// OffloadOnFinish swaps the finished request's full blocks out to the CPU tier at
+	// once (Engine.Offload): the hint for a program that suspends after this call.
+	OffloadOnFinish bool
 	// Seed and Offset name the output: generated token i is output token Offset+i of the
 	// sequence Seed (see OutputWord). A continuation sets Offset to its prefix's length.
 	Seed   uint64
