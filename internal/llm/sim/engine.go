@@ -30,6 +30,10 @@ type EngineConfig struct {
 	Profile Profile
 	Mode    Mode   // default vllm
 	Policy  Policy // default fcfs
+	// RecordRefs keeps the prefix cache's block reference string (see RefString), for
+	// comparing the engine's evictions with Bélády's MIN offline. Off, it costs a nil
+	// check per block; on, 8 bytes and a bit per reference.
+	RecordRefs bool
 }
 
 // Engine is vLLM V1's scheduler and KV cache manager as a pure state machine. It never
@@ -51,6 +55,7 @@ type Engine struct {
 	seq      uint64
 
 	stats Stats
+	refs  *RefString // nil unless recording
 
 	// Reused per step; see StepResult.
 	sched    []scheduled
@@ -117,6 +122,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e.waiting.priority = cfg.Policy == PolicyPriority
 	if e.mode == ModeVLLM {
 		e.kv = newKVCache(e.numBlocks, true)
+		if cfg.RecordRefs {
+			// Naive mode has no prefix cache, so nothing to record there.
+			e.refs = &RefString{}
+		}
 	}
 	e.stats.NumBlocks = e.numBlocks
 	return e, nil
@@ -418,6 +427,9 @@ func (e *Engine) allocate(r *Request, hit []int32, n int) bool {
 	}
 	for _, id := range hit {
 		e.kv.touch(id)
+		if e.refs != nil {
+			e.refs.add(e.kv.blocks[id].hash, true)
+		}
 	}
 	r.blocks = append(r.blocks, hit...)
 	r.numComputed += len(hit) * e.bs
@@ -428,6 +440,11 @@ func (e *Engine) allocate(r *Request, hit []int32, n int) bool {
 	r.ensureHashes(full, e.bs)
 	for k := r.numCommitted; k < full; k++ {
 		e.kv.commit(r.blocks[k], r.hashes[k])
+		if e.refs != nil {
+			// Computed here, so a miss even when another block already holds the
+			// content: the engine does not share it, and pays for it again.
+			e.refs.add(r.hashes[k], false)
+		}
 	}
 	r.numCommitted = max(r.numCommitted, full)
 	return true
@@ -475,6 +492,10 @@ func (e *Engine) dropPin(p *pin) {
 	e.kv.release(p.blocks)
 	e.pinned -= len(p.blocks)
 }
+
+// Refs is the block reference string recorded so far, or nil when the engine was not
+// asked to record one (EngineConfig.RecordRefs) or has no prefix cache (naive mode).
+func (e *Engine) Refs() *RefString { return e.refs }
 
 // Stats returns the current gauges and counters.
 func (e *Engine) Stats() Stats {
