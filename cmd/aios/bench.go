@@ -32,6 +32,9 @@ real HTTP with time accelerated. --virtual runs the kernel's scheduler and the e
 simulator in virtual time without HTTP, for large sweeps in seconds.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if scale.Agents > 0 {
+				if o.Belady {
+					return fmt.Errorf("--belady compares arms' caches; --scale runs no arms")
+				}
 				scale.Profile, scale.Cores, scale.Speed = o.Profile, o.Cores, o.Speed
 				rep, err := bench.RunScale(cmd.Context(), scale)
 				if err != nil {
@@ -55,6 +58,12 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			}
 			if o.Mode != sim.ModeVLLM && o.Mode != sim.ModeNaive {
 				return fmt.Errorf("--engine-mode %q: want vllm or naive", mode)
+			}
+			if o.Belady && !o.Virtual {
+				return bench.ErrBeladyLive
+			}
+			if o.Belady && o.Mode != sim.ModeVLLM {
+				return bench.ErrBeladyMode
 			}
 			if o.Workload == "trace" && o.Trace == "" {
 				return fmt.Errorf("--workload trace needs --trace FILE")
@@ -123,6 +132,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&scale.MaxQueued, "scale-max-queued", 1024, "--scale: the kernel's queue bound")
 	f.IntVar(&scale.Steps, "scale-steps", 3, "--scale: LLM calls per program, a tool wait between each")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
+	f.BoolVar(&o.Belady, "belady", false, "virtual: record each engine's prefix-cache block references and report every arm's misses and recomputed prefill tokens against Bélády's MIN on the same string")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
 }

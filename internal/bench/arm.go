@@ -86,6 +86,10 @@ type Setup struct {
 	// Retry is how direct agents retry refused calls (--retries). Agents calling the
 	// kernel always use DefaultRetry, so the flag changes the baseline alone.
 	Retry Retry
+	// Belady records each engine's prefix-cache reference string and compares the
+	// arm's misses with Bélády's MIN on it (Result.Belady). Virtual mode only: a live
+	// engine's cache is behind HTTP.
+	Belady bool
 }
 
 // Retry is how an agent calling an engine directly retries a failed call, as agent

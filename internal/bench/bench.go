@@ -8,6 +8,7 @@ import (
 
 	"github.com/aios-go/aios/internal/bench/metrics"
 	"github.com/aios-go/aios/internal/bench/workload"
+	"github.com/aios-go/aios/internal/llm/sim"
 )
 
 // Options describe one benchmark run: every arm runs the same programs on the same
@@ -92,6 +93,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Speed <= 0 {
 		o.Speed = 10
 	}
+	// Only the arms' own runs record references: solo, capacity and sweep runs would
+	// hold millions of them for nothing.
+	armSetup := o.Setup
+	o.Setup.Belady = false
+	if armSetup.Belady && !o.Virtual {
+		return nil, ErrBeladyLive
+	}
+	if armSetup.Belady && o.Mode != sim.ModeVLLM {
+		return nil, ErrBeladyMode
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {
@@ -162,9 +173,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		var res Result
 		if o.Virtual {
-			res, err = RunVirtual(o.Setup, arm, progs, agents)
+			res, err = RunVirtual(armSetup, arm, progs, agents)
 		} else {
-			res, err = RunLive(ctx, o.Setup, arm, progs, agents, o.Speed)
+			res, err = RunLive(ctx, armSetup, arm, progs, agents, o.Speed)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("arm %s: %w", arm.Name, err)
@@ -175,6 +186,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a := metrics.Summarize(arm.Name, res.Programs, res.Calls, res.Span)
 		a.EngineBusy, a.BatchMean, a.KVOccupancy = res.Util.Busy, res.Util.Batch, res.Util.KV
 		a.OffloadLoadedTokens, a.OffloadLoadS = res.Engine.ExternalHits, res.Engine.OffloadLoadTime.Seconds()
+		a.Belady = res.Belady
 		if o.FindCapacity {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {

@@ -33,6 +33,9 @@ const liveModel = "bench-model"
 // runs speed times faster than the wall clock; reported times are simulated time.
 func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program, agents int, speed float64) (Result, error) {
 	setup.defaults()
+	if setup.Belady {
+		return Result{}, ErrBeladyLive
+	}
 	var engines []*sim.Server
 	var urls []string
 	defer func() {

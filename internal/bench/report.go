@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/aios-go/aios/internal/bench/metrics"
 )
 
 // WriteTable prints one row per arm.
@@ -43,9 +45,10 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "ceiling: %.1f programs/min if every program ran as fast as alone (arrivals plus solo times)\n", r.CeilingPerMin)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	hasCap := false
+	hasCap, hasMIN := false, false
 	for _, a := range r.Arms {
 		hasCap = hasCap || a.CapacityPerMin != nil
+		hasMIN = hasMIN || a.Belady != nil
 	}
 	head := "arm\tdone\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\twait/svc\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
 	if r.Virtual {
@@ -57,6 +60,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	if hasCap {
 		head += "capacity/min\t"
+	}
+	if hasMIN {
+		head += "misses\tMIN misses\trecomputed\tMIN recomp\t×MIN\t"
 	}
 	fmt.Fprintln(tw, head)
 	for _, a := range r.Arms {
@@ -82,9 +88,24 @@ func (r *Report) WriteTable(w io.Writer) {
 				row += "-\t"
 			}
 		}
+		if hasMIN {
+			row += beladyCells(a.Belady)
+		}
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
+}
+
+// beladyCells are an arm's block misses and recomputed prefill tokens against MIN's.
+func beladyCells(b *metrics.Belady) string {
+	if b == nil {
+		return "-\t-\t-\t-\t-\t"
+	}
+	ratio := "-"
+	if b.Ratio != nil {
+		ratio = fmt.Sprintf("%.2f", *b.Ratio)
+	}
+	return fmt.Sprintf("%d\t%d\t%d\t%d\t%s\t", b.Misses, b.MINMisses, b.Recomputed, b.MINRecomputed, ratio)
 }
 
 // WriteFiles writes dir/results.json and dir/chart.svg.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -17,9 +18,10 @@ import (
 type Result struct {
 	Programs []metrics.Program
 	Calls    []metrics.Call
-	Span     time.Duration // first arrival to last finish
-	Engine   sim.Stats     // summed over engines
-	Util     Utilisation   // virtual mode only
+	Span     time.Duration   // first arrival to last finish
+	Engine   sim.Stats       // summed over engines
+	Util     Utilisation     // virtual mode only
+	Belady   *metrics.Belady // with Setup.Belady
 }
 
 // Utilisation is how the engines were used over a run, averaged over engines: the
@@ -37,13 +39,16 @@ type Utilisation struct {
 // theirs ends; otherwise programs arrive at their Arrival times (open loop).
 func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Result, error) {
 	setup.defaults()
+	if setup.Belady && setup.Mode != sim.ModeVLLM {
+		return Result{}, ErrBeladyMode
+	}
 	v := &vsim{setup: setup, arm: arm, byID: map[uint64]*vcall{}}
 	p, err := sim.LookupProfile(setup.Profile)
 	if err != nil {
 		return Result{}, err
 	}
 	for i := 0; i < setup.Cores; i++ {
-		e, err := sim.NewEngine(sim.EngineConfig{Profile: p, Mode: setup.Mode, OffloadBytes: sim.GiBBytes(setup.KVOffloadGiB)})
+		e, err := sim.NewEngine(sim.EngineConfig{Profile: p, Mode: setup.Mode, OffloadBytes: sim.GiBBytes(setup.KVOffloadGiB), RecordRefs: setup.Belady})
 		if err != nil {
 			return Result{}, err
 		}
@@ -588,8 +593,14 @@ func (v *vsim) result() (Result, error) {
 	res.Span = last - first
 	var busy time.Duration
 	var seqSec, kvSec float64
+	if v.setup.Belady {
+		res.Belady = &metrics.Belady{}
+	}
 	for _, g := range v.engines {
 		res.addEngine(g.e.Stats())
+		if res.Belady != nil {
+			res.Belady.Add(beladyOf(g.e))
+		}
 		busy += g.busyTime
 		seqSec += g.seqSec
 		kvSec += g.kvSec
@@ -630,4 +641,23 @@ func blockHashes(ids []uint32) []uint64 {
 		}
 	}
 	return out
+}
+
+// ErrBeladyLive and ErrBeladyMode refuse a MIN comparison the run cannot make.
+var (
+	ErrBeladyLive = errors.New("--belady needs --virtual: over HTTP the engines' prefix caches are out of the harness's reach, so there is no reference string to replay")
+	ErrBeladyMode = errors.New("--belady needs --engine-mode vllm: the naive engine has no prefix cache")
+)
+
+// beladyOf replays one engine's reference string under MIN with the engine's own
+// capacity, and counts the engine's own misses on the same string.
+func beladyOf(e *sim.Engine) metrics.Belady {
+	refs := e.Refs()
+	bs := int64(e.Profile().BlockSize)
+	misses, repeated := refs.Misses()
+	m := sim.MIN(refs.Hashes(), e.Stats().NumBlocks)
+	return metrics.Belady{
+		Refs: int64(refs.Len()), Misses: int64(misses), MINMisses: int64(m.Misses), Compulsory: int64(m.Compulsory),
+		Recomputed: int64(repeated) * bs, MINRecomputed: int64(m.Misses-m.Compulsory) * bs,
+	}
 }

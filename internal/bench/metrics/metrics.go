@@ -135,6 +135,39 @@ type Arm struct {
 
 	// CapacityPerMin is set by the harness with --find-capacity, and omitted otherwise.
 	CapacityPerMin *float64 `json:"capacity_per_min,omitempty"`
+	// Belady is set by the harness with --belady, and omitted otherwise.
+	Belady *Belady `json:"belady,omitempty"`
+}
+
+// Belady sets an arm's prefix-cache misses against Bélády's MIN on the arm's own block
+// reference string, summed over engines (MIN runs on each engine's string with that
+// engine's capacity). Recomputed tokens are misses on blocks referenced before, times
+// the block size: prefill done, evicted and done again. MIN ignores what binds the
+// engine (see docs/bench.md), so it is a lower bound, not an attainable target.
+type Belady struct {
+	Refs          int64 `json:"block_refs"`
+	Misses        int64 `json:"block_misses"`
+	MINMisses     int64 `json:"min_block_misses"`
+	Compulsory    int64 `json:"compulsory_misses"` // first references: both miss them
+	Recomputed    int64 `json:"recomputed_prefill_tokens"`
+	MINRecomputed int64 `json:"min_recomputed_prefill_tokens"`
+	// Ratio is Recomputed over MINRecomputed; absent when MIN recomputes nothing.
+	Ratio *float64 `json:"recomputed_vs_min,omitempty"`
+}
+
+// Add sums another engine's figures into b and recomputes the ratio.
+func (b *Belady) Add(o Belady) {
+	b.Refs += o.Refs
+	b.Misses += o.Misses
+	b.MINMisses += o.MINMisses
+	b.Compulsory += o.Compulsory
+	b.Recomputed += o.Recomputed
+	b.MINRecomputed += o.MINRecomputed
+	b.Ratio = nil
+	if b.MINRecomputed > 0 {
+		r := float64(b.Recomputed) / float64(b.MINRecomputed)
+		b.Ratio = &r
+	}
 }
 
 // Summarize computes an arm's row.

@@ -32,6 +32,10 @@ type EngineConfig struct {
 	Policy  Policy // default fcfs
 	// OffloadBytes is host memory for the CPU KV tier (vllm mode); 0 means no tier.
 	OffloadBytes int64
+	// RecordRefs keeps the prefix cache's block reference string (see RefString), for
+	// comparing the engine's evictions with Bélády's MIN offline. Off, it costs a nil
+	// check per block; on, 8 bytes and a bit per reference.
+	RecordRefs bool
 }
 
 // Engine is vLLM V1's scheduler and KV cache manager as a pure state machine. It never
@@ -54,6 +58,7 @@ type Engine struct {
 	seq      uint64
 
 	stats Stats
+	refs  *RefString // nil unless recording
 
 	// Reused per step; see StepResult.
 	sched    []scheduled
@@ -139,6 +144,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 			e.cpu = newCPUTier(n)
 			e.kv.evicted = e.evicted
 			e.stats.OffloadCapacityBlocks = n
+		}
+		if cfg.RecordRefs {
+			// Naive mode has no prefix cache, so nothing to record there.
+			e.refs = &RefString{}
 		}
 	}
 	e.stats.NumBlocks = e.numBlocks
@@ -453,6 +462,9 @@ func (e *Engine) allocate(r *Request, hit []int32, loaded, n int) bool {
 	}
 	for _, id := range hit {
 		e.kv.touch(id)
+		if e.refs != nil {
+			e.refs.add(e.kv.blocks[id].hash, true)
+		}
 	}
 	r.blocks = append(r.blocks, hit...)
 	if loaded > 0 {
@@ -469,6 +481,11 @@ func (e *Engine) allocate(r *Request, hit []int32, loaded, n int) bool {
 	r.ensureHashes(full, e.bs)
 	for k := r.numCommitted; k < full; k++ {
 		e.kv.commit(r.blocks[k], r.hashes[k])
+		if e.refs != nil {
+			// Computed here, so a miss even when another block already holds the
+			// content: the engine does not share it, and pays for it again.
+			e.refs.add(r.hashes[k], false)
+		}
 	}
 	r.numCommitted = max(r.numCommitted, full)
 	return true
@@ -519,6 +536,10 @@ func (e *Engine) dropPin(p *pin) {
 	e.kv.release(p.blocks)
 	e.pinned -= len(p.blocks)
 }
+
+// Refs is the block reference string recorded so far, or nil when the engine was not
+// asked to record one (EngineConfig.RecordRefs) or has no prefix cache (naive mode).
+func (e *Engine) Refs() *RefString { return e.refs }
 
 // Stats returns the current gauges and counters.
 func (e *Engine) Stats() Stats {
