@@ -246,7 +246,7 @@ func TestStatusRoutes(t *testing.T) {
 	}
 	var cs api.CoreStatus
 	h.get("/core/status", &cs)
-	if cs.Scheduler != "fifo" || len(cs.LLMCores) != 1 || cs.LLMCores[0].Name != "sim-test" || cs.Modules["llm"] != "enabled" {
+	if cs.Scheduler != "psjf" || len(cs.LLMCores) != 1 || cs.LLMCores[0].Name != "sim-test" || cs.Modules["llm"] != "enabled" {
 		t.Fatalf("%+v", cs)
 	}
 	var ll api.LLMList
