@@ -50,7 +50,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		hasCap = hasCap || a.CapacityPerMin != nil
 		hasMIN = hasMIN || a.Belady != nil
 	}
-	head := "arm\tdone\tprog/min\tTCT mean\tTCT p50\tTCT p99\tTTFT p99\tqueued\twait/svc\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
+	head := "arm\tdone\tprog/min\tTCT mean\tTCT geo\tTCT p50\tTCT p99\tTTFT p99\tqueued\twait/svc\tslowdown\tJain\thit rate\tpreempt\tfailed\tretries\t"
 	if r.Virtual {
 		head += "busy\tbatch\tKV\t"
 	}
@@ -72,8 +72,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		if !r.Virtual && !strings.HasPrefix(a.Arm, "kernel:") {
 			queued, waitSvc = "-", "-"
 		}
-		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%s\t%s\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
-			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTP50, a.TCTP99, a.TTFTP99, queued, waitSvc,
+		row := fmt.Sprintf("%s\t%d/%d\t%.1f\t%.1fs\t%.1fs\t%.1fs\t%.1fs\t%.2fs\t%s\t%s\t%.2f\t%.3f\t%.1f%%\t%d\t%d\t%d\t",
+			a.Arm, a.Programs-a.Failed, a.Programs, a.ProgramsPerMin, a.TCTMean, a.TCTGeoMean, a.TCTP50, a.TCTP99, a.TTFTP99, queued, waitSvc,
 			a.SlowdownMean, a.JainSlowdown, 100*a.PrefixHitRate, a.Preemptions, a.FailedCalls, a.Retries)
 		if r.Virtual {
 			row += fmt.Sprintf("%.0f%%\t%.1f\t%.0f%%\t", 100*a.EngineBusy, a.BatchMean, 100*a.KVOccupancy)

@@ -41,6 +41,23 @@ func Mean(xs []float64) float64 {
 	return sum / float64(len(xs))
 }
 
+// GeoMean returns the geometric mean of xs, the average SAGA reports task completion
+// time by: one very slow program moves it less than it moves the mean. NaN if xs is
+// empty or holds a value that is not positive.
+func GeoMean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	sum := 0.0
+	for _, x := range xs {
+		if x <= 0 {
+			return math.NaN()
+		}
+		sum += math.Log(x)
+	}
+	return math.Exp(sum / float64(len(xs)))
+}
+
 // Jain returns Jain's fairness index (Σx)² / (n·Σx²) (Jain, Chiu and Hawe, 1984): 1 when
 // all values are equal, 1/n when one value holds everything. NaN for an empty xs; 1 when
 // every value is 0, since all are then equal.
@@ -97,8 +114,10 @@ type Arm struct {
 	ProgramsPerMin float64 `json:"programs_per_min"`
 
 	TCTMean float64 `json:"tct_mean_s"`
-	TCTP50  float64 `json:"tct_p50_s"`
-	TCTP99  float64 `json:"tct_p99_s"`
+	// TCTGeoMean is the geometric mean of the programs' TCTs.
+	TCTGeoMean float64 `json:"tct_geomean_s"`
+	TCTP50     float64 `json:"tct_p50_s"`
+	TCTP99     float64 `json:"tct_p99_s"`
 
 	TTFTP50 float64 `json:"ttft_p50_s"`
 	TTFTP99 float64 `json:"ttft_p99_s"`
@@ -217,6 +236,7 @@ func Summarize(arm string, progs []Program, calls []Call, span time.Duration) Ar
 		a.ProgramsPerMin = float64(len(tct)) / span.Minutes()
 	}
 	a.TCTMean = orZero(Mean(tct))
+	a.TCTGeoMean = orZero(GeoMean(tct))
 	a.TCTP50 = orZero(Percentile(tct, 0.50))
 	a.TCTP99 = orZero(Percentile(tct, 0.99))
 	if total := queued + exec + tools; total > 0 {

@@ -66,6 +66,23 @@ func TestMean(t *testing.T) {
 	}
 }
 
+func TestGeoMean(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{[]float64{1, 4}, 2},
+		{[]float64{2, 8, 4}, 4},
+		{[]float64{5}, 5},
+		{[]float64{1, 0}, math.NaN()},
+		{nil, math.NaN()},
+	} {
+		if got := GeoMean(tc.xs); !near(got, tc.want) {
+			t.Errorf("GeoMean(%v) = %v, want %v", tc.xs, got, tc.want)
+		}
+	}
+}
+
 func TestJain(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -142,6 +159,7 @@ func TestSummarize(t *testing.T) {
 		{"ProgramsPerMin", got.ProgramsPerMin, 2}, // 4 completed / 2 min
 		// Completed TCTs 10, 20, 30, 40 s.
 		{"TCTMean", got.TCTMean, 25},
+		{"TCTGeoMean", got.TCTGeoMean, math.Pow(10*20*30*40, 0.25)}, // ≈ 22.13
 		{"TCTP50", got.TCTP50, 25},
 		{"TCTP99", got.TCTP99, 39.7}, // h = 2.97: 30 + 0.97*10
 		// Successful calls' TTFTs 0.1, 0.2, 0.3 and latencies 1, 2, 3.
@@ -218,7 +236,7 @@ func TestArmJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"arm", "programs", "failed_programs", "programs_per_min",
-		"tct_mean_s", "tct_p50_s", "tct_p99_s", "ttft_p50_s", "ttft_p99_s",
+		"tct_mean_s", "tct_geomean_s", "tct_p50_s", "tct_p99_s", "ttft_p50_s", "ttft_p99_s",
 		"call_latency_p50_s", "call_latency_p99_s", "time_queued_frac", "time_executing_frac",
 		"time_in_tools_frac", "slowdown_mean", "jain_slowdown", "slowdown_max_min", "wait_service_max",
 		"per_agent_slowdown", "prefix_hit_rate", "engine_busy", "batch_mean", "kv_occupancy",
