@@ -109,7 +109,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
 	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
 	f.IntVar(&o.Cores, "cores", 1, "engines")
-	f.StringVar(&routing, "routing", "least-loaded", "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")
+	f.StringVar(&routing, "routing", string(sched.DefaultRouting), "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")
 	f.StringVar(&mode, "engine-mode", "vllm", "vllm or naive")
 	f.Float64Var(&o.KVOffloadGiB, "kv-offload-gib", 0, "give each engine a CPU KV offload tier of this many GiB of host memory (vLLM's --kv-offloading-size); 0: none")
 	f.Uint64Var(&o.Seed, "seed", 1, "workload seed")

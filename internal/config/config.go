@@ -238,7 +238,8 @@ type Scheduler struct {
 	// MaxQueued bounds each module's queue: past it new calls get 429 with Retry-After
 	// (0: the kernel's default, 4096; negative: unbounded).
 	MaxQueued int `koanf:"max_queued"`
-	// Routing among the cores of a model: least-loaded, round-robin, affinity, cache-aware.
+	// Routing among the cores of a model: least-loaded, round-robin, affinity (default),
+	// cache-aware.
 	Routing    string     `koanf:"routing"`
 	WorkingSet WorkingSet `koanf:"working_set"`
 	// KVRetention: ask engines that take the hint (kv_retention on the model) to keep a
@@ -384,7 +385,7 @@ func Defaults() Config {
 		Server:    Server{Addr: "localhost:8000", MaxBodyBytes: 8 << 20, ShutdownTimeout: 30 * time.Second},
 		DataDir:   defaultDataDir(),
 		Log:       Log{Level: "info", Format: "text"},
-		Scheduler: Scheduler{Policy: sched.DefaultPolicy, TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
+		Scheduler: Scheduler{Policy: sched.DefaultPolicy, Routing: string(sched.DefaultRouting), TimeSlice: 500 * time.Millisecond, SyscallTimeout: 10 * time.Minute},
 		Telemetry: Telemetry{ServiceName: "aios", SampleRatio: 1, ProgramIdle: 5 * time.Minute},
 	}
 }

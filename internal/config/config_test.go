@@ -80,6 +80,9 @@ func TestDefaultsServeSim(t *testing.T) {
 	if cfg.Server.Addr != "localhost:8000" || len(cfg.LLMs.Models) != 1 || cfg.LLMs.Models[0].Backend != "sim" || cfg.LLMs.Models[0].Name != DefaultSimModel {
 		t.Fatalf("%+v", cfg)
 	}
+	if cfg.Scheduler.Policy != "psjf" || cfg.Scheduler.Routing != "affinity" {
+		t.Fatalf("default policy %q, routing %q; want psjf, affinity", cfg.Scheduler.Policy, cfg.Scheduler.Routing)
+	}
 }
 
 func TestPrecedenceFileEnvFlags(t *testing.T) {

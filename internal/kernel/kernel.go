@@ -53,7 +53,7 @@ type Options struct {
 	MaxBypass int
 	// WorkingSet, when set, admits whole programs while their contexts fit the KV cache.
 	WorkingSet *sched.WorkingSet
-	// Routing places calls among the cores serving a model (default least-loaded).
+	// Routing places calls among the cores serving a model (empty: sched.DefaultRouting).
 	Routing sched.RoutingConfig
 	// PolicyConfig carries the policy's parameters; its Name and Slice come from Policy
 	// and TimeSlice.

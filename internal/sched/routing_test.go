@@ -117,3 +117,26 @@ func TestHeldCoreTakesNothingNew(t *testing.T) {
 		t.Fatalf("after core 0 drained: %v", got)
 	}
 }
+
+// A configuration naming no routing gets affinity: a long context's next call goes back
+// to its program's core even when the other core is lighter.
+func TestDefaultRoutingIsAffinity(t *testing.T) {
+	s := twoCores(t, "")
+	mustSubmit(t, s, &Call{ID: 1, Module: LLM, Program: "p", Tokens: 5000}, 0)
+	first := s.Dispatch(0)
+	if len(first) != 1 {
+		t.Fatalf("first call: %v", first)
+	}
+	pCore := first[0].Core
+	s.Complete(first[0].Call, ms)
+	// A short call of another program goes least-loaded: with both cores idle, to the
+	// first, p's. Least-loaded routing would now send p's next call to the other core.
+	mustSubmit(t, s, &Call{ID: 2, Module: LLM, Program: "q", Tokens: 100}, ms)
+	if got := s.Dispatch(ms); len(got) != 1 || got[0].Core != pCore {
+		t.Fatalf("short call went to %v, want core %d", got, pCore)
+	}
+	mustSubmit(t, s, &Call{ID: 3, Module: LLM, Program: "p", Tokens: 6000}, 2*ms)
+	if got := s.Dispatch(2 * ms); len(got) != 1 || got[0].Core != pCore {
+		t.Fatalf("p's next call went to %v, want its core %d", got, pCore)
+	}
+}
