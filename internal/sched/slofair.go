@@ -10,7 +10,9 @@ import (
 // What changes is the order of the queue: every backlogged client whose counter is
 // within Bound of the smallest is within its fair share, and the calls of those clients
 // run earliest Call.Deadline first (EDF: Liu and Layland, 1973), whoever sent them;
-// calls with no deadline come after, in VTC order. Clients past the bound, which have
+// calls with no deadline come after, in VTC order, and so do calls whose deadline has
+// passed: under overload, EDF that keeps serving the already late makes every later
+// call late too (the domino effect), while the late have nothing more to gain. Clients past the bound, which have
 // received more than their share, run only when nothing within it can, in VTC order,
 // each client's own calls earliest deadline first.
 //
@@ -25,9 +27,10 @@ type sloFair struct {
 }
 
 type sloCand struct {
-	c       *Call
-	fair    bool // its client is within the bound
-	counter float64
+	c        *Call
+	fair     bool // its client is within the bound
+	counter  float64
+	deadline time.Duration // the call's, 0 when it has none or has missed it
 }
 
 func newSLOFair(cfg Config) (Policy, error) {
@@ -69,7 +72,12 @@ func (s *sloFair) Pick(now time.Duration, accept func(*Call) Verdict) *Call {
 	for cl := range s.backlog {
 		within := cl.counter <= limit
 		for e := cl.q.Front(); e != nil; e = e.Next() {
-			cands = append(cands, sloCand{c: e.Value.(*Call), fair: within, counter: cl.counter})
+			c := e.Value.(*Call)
+			d := c.Deadline
+			if d <= now {
+				d = 0
+			}
+			cands = append(cands, sloCand{c: c, fair: within, counter: cl.counter, deadline: d})
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return sloBefore(cands[i], cands[j]) })
@@ -94,7 +102,7 @@ func sloBefore(a, b sloCand) bool {
 		return a.fair
 	}
 	if a.fair {
-		if x := deadlineOrder(a.c, b.c); x != 0 {
+		if x := deadlineOrder(a.deadline, b.deadline); x != 0 {
 			return x < 0
 		}
 		if a.counter != b.counter {
@@ -105,22 +113,22 @@ func sloBefore(a, b sloCand) bool {
 	if a.counter != b.counter {
 		return a.counter < b.counter
 	}
-	if x := deadlineOrder(a.c, b.c); x != 0 {
+	if x := deadlineOrder(a.deadline, b.deadline); x != 0 {
 		return x < 0
 	}
 	return a.c.seq < b.c.seq
 }
 
-// deadlineOrder compares deadlines, a call with none after any with one.
-func deadlineOrder(a, b *Call) int {
+// deadlineOrder compares deadlines, none (0) after any.
+func deadlineOrder(a, b time.Duration) int {
 	switch {
-	case a.Deadline == b.Deadline:
+	case a == b:
 		return 0
-	case a.Deadline == 0:
+	case a == 0:
 		return 1
-	case b.Deadline == 0:
+	case b == 0:
 		return -1
-	case a.Deadline < b.Deadline:
+	case a < b:
 		return -1
 	}
 	return 1
