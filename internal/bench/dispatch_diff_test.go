@@ -592,9 +592,9 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 // TestKernelAndVirtualDriverDecideAlike feeds the kernel's dispatcher and the virtual
 // bench's driver the same event script and requires the same decisions at every step,
 // under fifo, fair, rr, plas, psjf, slo (with and without deadlines), and fifo, plas,
-// psjf and slo with working-set admission (the
-// kernel's default where the KV capacity is known). The script runs within the first
-// time slice and quantum: it checks what rr and plas start, not their preemptions.
+// psjf and slo with working-set admission (the kernel's default where the KV capacity
+// is known). The script runs within the first time slice and quantum: it checks what
+// rr and plas start, not their preemptions.
 func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
 	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws",
