@@ -34,13 +34,13 @@ func newSLOState(opts Options) (*sloState, error) {
 	return &sloState{obj: opts.SLO, starts: sched.NewProgramStarts(sloIdle, 1<<16)}, nil
 }
 
-// objective is agent's SLO. It runs outside the kernel's lock: finding an agent's
-// tenant may read the access manager's directory.
-func (s *sloState) objective(agent string) (sched.SLO, bool) {
-	if s == nil {
+// objective is the SLO of c's agent, for an LLM call. It runs outside the kernel's
+// lock: finding an agent's tenant may read the access manager's directory.
+func (s *sloState) objective(c *Call) (sched.SLO, bool) {
+	if s == nil || c.Module != sched.LLM {
 		return sched.SLO{}, false
 	}
-	return s.obj.For(agent)
+	return s.obj.For(c.Agent)
 }
 
 // stamp sets an LLM call's deadline from its objective. Called under Kernel.mu.

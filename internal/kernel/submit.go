@@ -98,7 +98,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 			sc.gateRelease(0)
 		}
 	}
-	objective, hasSLO := k.slo.objective(c.Agent)
+	objective, hasSLO := k.slo.objective(&c)
 	k.mu.Lock()
 	if k.closing {
 		k.mu.Unlock()

@@ -142,7 +142,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("quantum ratio must be above 1, got %v", c.QuantumRatio)
 	case !(c.Beta > 0):
 		return c, fmt.Errorf("beta must be positive, got %v", c.Beta)
-	case c.SLOBound < 0:
+	case !(c.SLOBound >= 0):
 		return c, fmt.Errorf("slo's fairness bound must not be negative, got %v", c.SLOBound)
 	case c.InputWeight < 0 || c.OutputWeight < 0:
 		return c, fmt.Errorf("token weights must not be negative, got %v and %v", c.InputWeight, c.OutputWeight)
