@@ -21,6 +21,7 @@ func benchCmd() *cobra.Command {
 	var routing string
 	var quiet bool
 	var scale bench.ScaleOptions
+	var sloTCT string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Run agents with and without the kernel on the same simulated engines",
@@ -45,6 +46,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			}
 			var err error
 			if o.Arms, err = bench.ParseArms(arms); err != nil {
+				return err
+			}
+			if err = o.SLO.ParseTCTObjective(sloTCT); err != nil {
 				return err
 			}
 			o.Mode = sim.Mode(mode)
@@ -133,6 +137,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&scale.Steps, "scale-steps", 3, "--scale: LLM calls per program, a tool wait between each")
 	f.StringVar(&out, "out", "", "write results.json and chart.svg into this directory")
 	f.BoolVar(&o.Belady, "belady", false, "virtual: record each engine's prefix-cache block references and report every arm's misses and recomputed prefill tokens against Bélády's MIN on the same string")
+	f.StringVar(&sloTCT, "slo-tct", "", "virtual: each program's TCT objective: a multiple of its solo time (4x), of the run's solo p99 (3xp99), or a duration; calls carry the deadline, every arm reports attainment")
+	f.DurationVar(&o.SLO.TTFT, "slo-ttft", 0, "virtual: each call's TTFT objective; calls carry the deadline, every arm reports attainment")
+	f.Float64Var(&o.Policy.SLOBound, "slo-bound", 0, "kernel:slo arms: counter lead within which a client's calls are ordered by deadline (default: twice the costliest queued call)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
 }

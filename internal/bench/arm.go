@@ -90,6 +90,8 @@ type Setup struct {
 	// arm's misses with Bélády's MIN on it (Result.Belady). Virtual mode only: a live
 	// engine's cache is behind HTTP.
 	Belady bool
+	// SLO sets deadlines on kernel calls and reports each arm's attainment (slo.go).
+	SLO SLOSpec
 }
 
 // Retry is how an agent calling an engine directly retries a failed call, as agent

@@ -103,6 +103,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if armSetup.Belady && o.Mode != sim.ModeVLLM {
 		return nil, ErrBeladyMode
 	}
+	if err := o.SLO.check(); err != nil {
+		return nil, err
+	}
+	if o.SLO.enabled() && !o.Virtual {
+		return nil, ErrSLOLive
+	}
+	if o.SLO.enabled() && o.Heavy > 1 && o.SLO.Burst == "" {
+		o.SLO.Burst = heavyAgent
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {
@@ -124,6 +133,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.SoloP99S = metrics.Percentile(seconds(solo), 0.99)
+	o.SLO.Solo = solo
+	o.SLO.SoloP99 = time.Duration(rep.SoloP99S * float64(time.Second))
+	armSetup.SLO = o.SLO
 	step()
 
 	base := Baseline(o.Cores)
@@ -187,6 +199,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a.EngineBusy, a.BatchMean, a.KVOccupancy = res.Util.Busy, res.Util.Batch, res.Util.KV
 		a.OffloadLoadedTokens, a.OffloadLoadS = res.Engine.ExternalHits, res.Engine.OffloadLoadTime.Seconds()
 		a.Belady = res.Belady
+		a.SLO = armSetup.SLO.attainment(res.Programs, res.Calls)
 		if o.FindCapacity {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {

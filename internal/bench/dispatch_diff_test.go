@@ -134,6 +134,11 @@ var preemptScript = diffScriptDef{
 	},
 }
 
+// diffTCT are the TCT objectives of diffScript's programs (one per agent) under
+// "+deadlines": the program that arrives last has the nearest deadline, so EDF
+// reorders what fair would run.
+var diffTCT = map[int]time.Duration{1: 10 * time.Second, 2: 3 * time.Second, 3: time.Second}
+
 const (
 	diffCores       = 2
 	diffMaxInflight = 2
@@ -219,6 +224,10 @@ func diffSetup() Setup {
 func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) []diffStep {
 	t.Helper()
 	setup := diffSetup()
+	policy, slo := strings.CutSuffix(policy, "+deadlines")
+	if slo {
+		setup.SLO = SLOSpec{TCTSolo: 1, Solo: diffTCT}
+	}
 	policy, ws := strings.CutSuffix(policy, "+ws")
 	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws}
 	v := &vsim{setup: setup, arm: arm, byID: map[uint64]*vcall{}}
@@ -290,6 +299,9 @@ func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int)
 		} else if ev.submit != "" {
 			dc := diffCallByLabel(ev.submit)
 			vp := progs[dc.prog]
+			if next[dc.prog] == 0 {
+				vp.arrival = v.now // the kernel starts a program's clock at its first call
+			}
 			v.nextID++
 			c := &vcall{id: v.nextID, prog: vp, step: next[dc.prog], output: dc.output,
 				prompt: tokenIDs(nil, hashKey("diff", dc.label), dc.prompt),
@@ -428,6 +440,7 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 			Core: &scriptCore{id: i, mu: &mu, live: live, release: release}})
 	}
 	var clock atomic.Int64
+	policy, slo := strings.CutSuffix(policy, "+deadlines")
 	policy, ws := strings.CutSuffix(policy, "+ws")
 	opts := kernel.Options{
 		Policy: policy, TimeSlice: setup.TimeSlice, PolicyConfig: setup.Policy,
@@ -440,6 +453,12 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 		cfg := setup.WS
 		cfg.Capacity = wsCapacity
 		opts.WorkingSet = &cfg
+	}
+	if slo {
+		opts.SLO.Agents = map[string]sched.SLO{}
+		for _, c := range sd.calls {
+			opts.SLO.Agents[c.agent] = sched.SLO{TCT: diffTCT[c.prog]}
+		}
 	}
 	k, err := kernel.New(opts, cores)
 	if err != nil {
@@ -572,12 +591,14 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 
 // TestKernelAndVirtualDriverDecideAlike feeds the kernel's dispatcher and the virtual
 // bench's driver the same event script and requires the same decisions at every step,
-// under fifo, fair, rr, plas, psjf, and fifo, plas and psjf with working-set admission (the
-// kernel's default where the KV capacity is known). The script runs within the first
-// time slice and quantum: it checks what rr and plas start, not their preemptions.
+// under fifo, fair, rr, plas, psjf, slo (with and without deadlines), and fifo, plas,
+// psjf and slo with working-set admission (the kernel's default where the KV capacity
+// is known). The script runs within the first time slice and quantum: it checks what
+// rr and plas start, not their preemptions.
 func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
-	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws"} {
+	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws",
+		"slo", "slo+ws", "slo+deadlines", "slo+ws+deadlines"} {
 		t.Run(policy, func(t *testing.T) {
 			virt := virtualTrace(t, diffScript, policy, diffWSCapacity)
 			kern := kernelTrace(t, diffScript, policy, diffWSCapacity)
@@ -588,6 +609,11 @@ func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	// The script must be one on which the policy changes the decisions.
 	if reflect.DeepEqual(traces["fifo"], traces["fair"]) {
 		t.Errorf("fifo and fair decide alike on the script; it checks too little")
+	}
+	// Deadlines (the same objectives, given per program to the virtual driver and per
+	// agent to the kernel) must change what slo decides.
+	if reflect.DeepEqual(traces["slo"], traces["slo+deadlines"]) {
+		t.Errorf("slo with and without deadlines decides alike on the script; it checks too little")
 	}
 	// And one on which working-set admission holds a program back.
 	if reflect.DeepEqual(traces["fifo"], traces["fifo+ws"]) {

@@ -94,6 +94,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
+	r.writeSLOTable(w)
 }
 
 // beladyCells are an arm's block misses and recomputed prefill tokens against MIN's.

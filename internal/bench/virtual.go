@@ -378,6 +378,9 @@ func (v *vsim) submit(c *vcall) {
 		c.sc = &sched.Call{ID: c.id, Agent: c.prog.agent, Program: strconv.Itoa(c.prog.p.ID), Module: sched.LLM,
 			Tokens: len(c.prompt) + c.output, InputTokens: len(c.prompt), MaxOutput: c.output,
 			Class: c.prog.class()}
+		if v.setup.SLO.enabled() {
+			c.sc.Deadline = v.setup.SLO.objective(c.prog.p).Deadline(c.prog.arrival, v.now)
+		}
 		if v.setup.Routing == sched.CacheAware {
 			c.sc.Prefix = blockHashes(c.prompt)
 		}

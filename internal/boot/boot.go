@@ -216,6 +216,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		opts.Gate = accessGate{m: m, storage: &sys.Storage, tools: &sys.Tools, defaultLLM: def,
 			destructive: cfg.Tools.Destructive}.gate
 	}
+	opts.SLO = objectives(cfg.Scheduler.SLO, sys.Access)
 	for _, o := range with {
 		o(&opts)
 	}

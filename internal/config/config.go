@@ -249,6 +249,8 @@ type Scheduler struct {
 	PLAS PLAS `koanf:"plas"`
 	Fair Fair `koanf:"fair"`
 	PSJF PSJF `koanf:"psjf"`
+	// SLO are agents' and tenants' service-level objectives (slo.go), for the slo policy.
+	SLO []SLO `koanf:"slo"`
 	// Modules are per-module settings, keyed llm, memory, storage, tool; the llm entry's
 	// policy, when set, wins over Policy.
 	Modules map[string]ModuleScheduler `koanf:"modules"`
@@ -490,6 +492,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		errs = append(errs, fmt.Errorf("access.approval_timeout %v: must not be negative", c.Access.ApprovalTimeout))
 	}
 	errs = append(errs, c.Access.checkQuotas(k)...)
+	errs = append(errs, c.Scheduler.checkSLOs(k, c.Access.Auth)...)
 	switch c.Memory.Context.Policy {
 	case "", "summarize", "drop":
 	default:

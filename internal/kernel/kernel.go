@@ -89,6 +89,10 @@ type Options struct {
 	// wall clock. Time spent waiting for a deadline still passes on the wall clock, so a
 	// clock that stands still only delays what the dispatcher would decide anyway.
 	Clock func() time.Duration
+
+	// SLO are agents' and tenants' service-level objectives: their LLM calls carry the
+	// deadlines these set, which the slo policy orders by (slo.go).
+	SLO sched.Objectives
 }
 
 type coreEntry struct {
@@ -132,6 +136,7 @@ type Kernel struct {
 	// each as it ends, besides opts.OnEnd (observe.go).
 	recent    recentRing
 	observers endObservers
+	slo       *sloState // nil without objectives
 }
 
 // New builds a kernel over the given cores and starts its dispatcher.
@@ -172,7 +177,12 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	slo, err := newSLOState(opts)
+	if err != nil {
+		return nil, err
+	}
 	k := &Kernel{
+		slo:      slo,
 		opts:     opts,
 		log:      opts.Logger,
 		epoch:    time.Now(),
@@ -547,6 +557,7 @@ func (k *Kernel) Started() time.Time { return k.epoch }
 func (k *Kernel) EndProgram(program string) {
 	k.mu.Lock()
 	k.sched.EndProgram(program)
+	k.slo.end(program)
 	k.mu.Unlock()
 	k.poke()
 }

@@ -98,6 +98,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 			sc.gateRelease(0)
 		}
 	}
+	objective, hasSLO := k.slo.objective(&c)
 	k.mu.Lock()
 	if k.closing {
 		k.mu.Unlock()
@@ -123,6 +124,7 @@ func (k *Kernel) submit(ctx context.Context, c Call, before func(*Syscall)) (*Sy
 	if before != nil {
 		before(sc)
 	}
+	k.slo.stamp(sc.call, objective, hasSLO, k.now())
 	if err := k.sched.Submit(sc.call, k.now()); err != nil {
 		k.mu.Unlock()
 		sc.cancel(nil)

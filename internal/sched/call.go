@@ -74,6 +74,12 @@ type Call struct {
 	// up to it), for cache-aware routing; empty disables it for this call.
 	Prefix []uint64
 
+	// Deadline is when the call should have started producing (its TTFT objective) or
+	// its program should be done (its TCT objective), whichever is first, on the
+	// scheduler's clock; 0 means no objective (SLO.Deadline derives it). Only the slo
+	// policy orders by it.
+	Deadline time.Duration
+
 	// NoPreempt marks a call that cannot be snapshotted now (it is emitting a tool call).
 	NoPreempt bool
 

@@ -83,6 +83,10 @@ type Config struct {
 	InputWeight  float64            // default 1
 	OutputWeight float64            // default 2
 	Weights      map[string]float64 // by FairKey; missing means 1
+	// slo: how far, in counter units, a client may be ahead of the least served
+	// backlogged one and still have its calls ordered by deadline (0: twice the
+	// costliest queued call, VTC's own bound).
+	SLOBound float64
 
 	// sjf: output length is predicted from the Neighbors most similar of the last
 	// History finished calls; a call's predicted time is InputTokens*PrefillTime +
@@ -138,6 +142,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("quantum ratio must be above 1, got %v", c.QuantumRatio)
 	case !(c.Beta > 0):
 		return c, fmt.Errorf("beta must be positive, got %v", c.Beta)
+	case !(c.SLOBound >= 0):
+		return c, fmt.Errorf("slo's fairness bound must not be negative, got %v", c.SLOBound)
 	case c.InputWeight < 0 || c.OutputWeight < 0:
 		return c, fmt.Errorf("token weights must not be negative, got %v and %v", c.InputWeight, c.OutputWeight)
 	case c.Neighbors < 1 || c.History < 1:
@@ -175,6 +181,7 @@ var policies = map[string]func(Config) (Policy, error){
 	"plas":       func(c Config) (Policy, error) { return newPLAS(c, false) },
 	"atlas":      func(c Config) (Policy, error) { return newPLAS(c, true) },
 	"fair":       newFair,
+	"slo":        newSLOFair,
 	"sjf":        newSJF,
 	"psjf":       newPSJF,
 	"sequential": func(c Config) (Policy, error) { return newOrdered(c, "sequential", programGroup) },

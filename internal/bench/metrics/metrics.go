@@ -156,6 +156,8 @@ type Arm struct {
 	CapacityPerMin *float64 `json:"capacity_per_min,omitempty"`
 	// Belady is set by the harness with --belady, and omitted otherwise.
 	Belady *Belady `json:"belady,omitempty"`
+	// SLO is set by the harness with --slo-tct or --slo-ttft, and omitted otherwise.
+	SLO *SLO `json:"slo,omitempty"`
 }
 
 // Belady sets an arm's prefix-cache misses against Bélády's MIN on the arm's own block
