@@ -507,6 +507,10 @@ func (e *Engine) finish(r *Request, end time.Duration) {
 		e.stats.Pins++
 		r.blocks = r.blocks[:0]
 		r.numComputed, r.numCommitted = 0, 0
+	} else if e.kv != nil && r.ReuseAfter > 0 {
+		e.kv.releaseHinted(r.blocks, int64(end+r.ReuseAfter))
+		r.blocks = r.blocks[:0]
+		r.numComputed, r.numCommitted = 0, 0
 	} else {
 		e.freeBlocks(r)
 	}

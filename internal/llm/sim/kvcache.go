@@ -18,6 +18,10 @@ type kvCache struct {
 	caching    bool
 	// evicted, when set, hears each hash the cache forgets to make room.
 	evicted func(hash uint64)
+	// hinted holds the free blocks whose owners said when they expect to reuse them
+	// (Request.ReuseAfter), handed out after the LRU queue's, furthest reuse first.
+	hinted hintHeap
+	seq    uint64
 }
 
 type kvBlock struct {
@@ -25,6 +29,11 @@ type kvBlock struct {
 	prev, next int32 // free-queue links
 	hash       uint64
 	hashed     bool
+	// reuse is the earliest expected reuse its hinted holders gave since it was last
+	// free (virtual ns; 0: no hint); hidx its place in the hinted heap, or -1.
+	reuse int64
+	hseq  uint64
+	hidx  int32
 }
 
 const noBlock = -1
@@ -37,7 +46,9 @@ func newKVCache(n int, caching bool) *kvCache {
 		cached:  make(map[uint64]int32),
 		caching: caching,
 	}
+	c.hinted.c = c
 	for i := range c.blocks {
+		c.blocks[i].hidx = noBlock
 		c.pushTail(int32(i))
 	}
 	return c
@@ -69,6 +80,12 @@ func (c *kvCache) pushHead(id int32) {
 
 func (c *kvCache) unlink(id int32) {
 	b := &c.blocks[id]
+	b.reuse = 0
+	if b.hidx != noBlock {
+		heap.Remove(&c.hinted, int(b.hidx))
+		c.numFree--
+		return
+	}
 	if b.prev == noBlock {
 		c.head = b.next
 	} else {
@@ -113,6 +130,9 @@ func (c *kvCache) touch(id int32) {
 func (c *kvCache) alloc(dst []int32, n int) []int32 {
 	for ; n > 0; n-- {
 		id := c.head
+		if id == noBlock {
+			id = c.hinted.ids[0] // the LRU queue is empty: the furthest hinted reuse
+		}
 		c.unlink(id)
 		b := &c.blocks[id]
 		if b.hashed {
@@ -137,7 +157,7 @@ func (c *kvCache) release(ids []int32) {
 		b := &c.blocks[id]
 		b.ref--
 		if b.ref == 0 {
-			c.pushTail(id)
+			c.free(id)
 		}
 	}
 }
