@@ -137,6 +137,9 @@ type Arm struct {
 	CapacityPerMin *float64 `json:"capacity_per_min,omitempty"`
 	// Belady is set by the harness with --belady, and omitted otherwise.
 	Belady *Belady `json:"belady,omitempty"`
+	// Graph is how well the kernel's execution graphs predicted programs' next LLM
+	// calls (+aeg arms).
+	Graph *GraphAccuracy `json:"graph,omitempty"`
 }
 
 // Belady sets an arm's prefix-cache misses against Bélády's MIN on the arm's own block
@@ -274,4 +277,11 @@ func orZero(x float64) float64 {
 		return 0
 	}
 	return x
+}
+
+// GraphAccuracy is the mean absolute error between when a program waiting between
+// steps was predicted to make its next LLM call and when it did, over Predictions.
+type GraphAccuracy struct {
+	MAES        float64 `json:"mae_s"`
+	Predictions int     `json:"predictions"`
 }

@@ -18,10 +18,11 @@ type kvCache struct {
 	caching    bool
 	// evicted, when set, hears each hash the cache forgets to make room.
 	evicted func(hash uint64)
-	// hinted holds the free blocks whose owners said when they expect to reuse them
-	// (Request.ReuseAfter), handed out after the LRU queue's, furthest reuse first.
-	hinted hintHeap
-	seq    uint64
+	// furthest and staleness hold the free blocks whose owners said when they expect
+	// to reuse them (Request.ReuseAfter), handed out after the LRU queue's (kvhint.go).
+	furthest, staleness hintHeap
+	seq                 uint64
+	now                 int64 // virtual ns of the step allocating
 }
 
 type kvBlock struct {
@@ -30,10 +31,11 @@ type kvBlock struct {
 	hash       uint64
 	hashed     bool
 	// reuse is the earliest expected reuse its hinted holders gave since it was last
-	// free (virtual ns; 0: no hint); hidx its place in the hinted heap, or -1.
-	reuse int64
-	hseq  uint64
-	hidx  int32
+	// free (virtual ns; 0: no hint), stale when the last of them is presumed gone;
+	// hidx its places in the hinted heaps, or -1.
+	reuse, stale int64
+	hseq         uint64
+	hidx         [2]int32
 }
 
 const noBlock = -1
@@ -46,9 +48,10 @@ func newKVCache(n int, caching bool) *kvCache {
 		cached:  make(map[uint64]int32),
 		caching: caching,
 	}
-	c.hinted.c = c
+	c.furthest = hintHeap{c: c, k: 0}
+	c.staleness = hintHeap{c: c, k: 1}
 	for i := range c.blocks {
-		c.blocks[i].hidx = noBlock
+		c.blocks[i].hidx = [2]int32{noBlock, noBlock}
 		c.pushTail(int32(i))
 	}
 	return c
@@ -79,13 +82,10 @@ func (c *kvCache) pushHead(id int32) {
 }
 
 func (c *kvCache) unlink(id int32) {
-	b := &c.blocks[id]
-	b.reuse = 0
-	if b.hidx != noBlock {
-		heap.Remove(&c.hinted, int(b.hidx))
-		c.numFree--
+	if c.unhint(id) {
 		return
 	}
+	b := &c.blocks[id]
 	if b.prev == noBlock {
 		c.head = b.next
 	} else {
@@ -131,7 +131,7 @@ func (c *kvCache) alloc(dst []int32, n int) []int32 {
 	for ; n > 0; n-- {
 		id := c.head
 		if id == noBlock {
-			id = c.hinted.ids[0] // the LRU queue is empty: the furthest hinted reuse
+			id = c.victim() // the LRU queue is empty
 		}
 		c.unlink(id)
 		b := &c.blocks[id]
