@@ -62,36 +62,53 @@ func TestKVHintAbsentKeepsLRU(t *testing.T) {
 }
 
 // A hint goes stale hintStale after twice its horizon: the program was presumed back
-// and is not, so it likely ended. At 60 s, A (hinted back at 10 s, stale at 30 s) goes
-// before B (back at 40 s, stale at 100 s), although B is expected back later.
+// and is not, so it likely ended. A is hinted back at 10 s (stale at 30 s), B at 40 s
+// (stale at 100 s). At 20 s B, expected back later, goes first; at 60 s A does.
 func TestKVHintStaleGoesFirst(t *testing.T) {
-	c := newKVCache(2, true)
-	var order []uint64
-	c.evicted = func(h uint64) { order = append(order, h) }
-	ids := c.alloc(nil, 2)
-	c.commit(ids[0], 0xa)
-	c.commit(ids[1], 0xb)
-	c.releaseHinted(ids[:1], 0, 10*time.Second)
-	c.releaseHinted(ids[1:], 0, 40*time.Second)
-	c.now = int64(20 * time.Second)
-	c.alloc(nil, 1)
-	c.now = int64(60 * time.Second)
-	c.alloc(nil, 1)
-	if want := []uint64{0xb, 0xa}; !slices.Equal(order, want) {
-		t.Fatalf("at 20 s then 60 s: eviction order %x, want %x (b furthest while a is fresh)", order, want)
+	for _, tc := range []struct {
+		now  time.Duration
+		want uint64
+	}{{20 * time.Second, 0xb}, {60 * time.Second, 0xa}} {
+		c := newKVCache(2, true)
+		var order []uint64
+		c.evicted = func(h uint64) { order = append(order, h) }
+		ids := c.alloc(nil, 2)
+		c.commit(ids[0], 0xa)
+		c.commit(ids[1], 0xb)
+		c.releaseHinted(ids[:1], 0, 10*time.Second)
+		c.releaseHinted(ids[1:], 0, 40*time.Second)
+		c.now = int64(tc.now)
+		c.alloc(nil, 1)
+		if len(order) != 1 || order[0] != tc.want {
+			t.Errorf("at %v: evicted %x, want %x", tc.now, order, tc.want)
+		}
 	}
-	ids = c.alloc(nil, 0)
-	order = nil
-	c2 := newKVCache(2, true)
-	c2.evicted = func(h uint64) { order = append(order, h) }
-	ids = c2.alloc(nil, 2)
-	c2.commit(ids[0], 0xa)
-	c2.commit(ids[1], 0xb)
-	c2.releaseHinted(ids[:1], 0, 10*time.Second)
-	c2.releaseHinted(ids[1:], 0, 40*time.Second)
-	c2.now = int64(60 * time.Second)
-	c2.alloc(nil, 1)
-	if want := []uint64{0xa}; !slices.Equal(order, want) {
-		t.Errorf("at 60 s: evicted %x, want a (stale at 30 s) before b", order)
+}
+
+// Forget hands out an ended program's blocks past the shared prefix first, even before
+// older free blocks; the shared prefix keeps its place.
+func TestEngineForgetEvictsEndedProgramFirst(t *testing.T) {
+	e := newTestEngine(t, "test", ModeVLLM, PolicyFCFS)
+	bs := e.p.BlockSize
+	sys := ids(1, 2*bs)
+	old := &Request{ID: 1, Prompt: ids(2, 3*bs), MaxTokens: 1, EOSAt: -1}
+	ended := &Request{ID: 2, Prompt: append(append([]uint32(nil), sys...), ids(3, 2*bs)...), MaxTokens: 1, EOSAt: -1}
+	now := time.Duration(0)
+	for _, r := range []*Request{old, ended} {
+		if err := e.Submit(r, now); err != nil {
+			t.Fatal(err)
+		}
+		now = runUntilIdle(t, e, now, 100)
+	}
+	if n := e.Forget(ended.Prompt, len(sys)); n != 2 {
+		t.Fatalf("forgot %d blocks, want the 2 past the system prompt", n)
+	}
+	var order []uint64
+	e.kv.evicted = func(h uint64) { order = append(order, h) }
+	e.kv.alloc(nil, e.kv.numFree)
+	ended.ensureHashes(4, bs)
+	old.ensureHashes(3, bs)
+	if len(order) < 3 || order[0] != ended.hashes[3] || order[1] != ended.hashes[2] || order[2] != old.hashes[2] {
+		t.Errorf("eviction order starts %x, want the ended program's tail, then the old request's", order[:min(3, len(order))])
 	}
 }
