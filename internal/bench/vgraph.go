@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -29,6 +30,11 @@ func (v *vsim) toolEnded(vp *vprog, tool string) {
 		v.sched.ToolEnded(strconv.Itoa(vp.p.ID), tool, v.now)
 	}
 }
+
+// ErrAEGLive refuses a +aeg arm over HTTP: the kernel's engine backends (vLLM's
+// OpenAI-compatible API) carry no eviction hint, so the arm would silently run as
+// without it.
+var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: over HTTP the engines take no eviction hints")
 
 // reuseHint is the eviction hint of the call the program now runs: how long after it
 // ends the program's graph expects its next call, stretched by the odds it ends
