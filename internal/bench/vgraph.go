@@ -31,10 +31,10 @@ func (v *vsim) toolEnded(vp *vprog, tool string) {
 	}
 }
 
-// ErrAEGLive refuses a +aeg arm over HTTP: the kernel's engine backends (vLLM's
-// OpenAI-compatible API) carry no eviction hint, so the arm would silently run as
-// without it.
-var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: over HTTP the engines take no eviction hints")
+// ErrAEGLive refuses a +aeg arm over HTTP: the end-of-program hint (sim.Engine.Forget)
+// reaches only engines the virtual driver holds, so the arm would run as something
+// else than it measures in virtual time.
+var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: over HTTP the end-of-program eviction hint cannot reach the engines")
 
 // reuseHint is the eviction hint of the call the program now runs: how long after it
 // ends the program's graph expects its next call, stretched by the odds it ends

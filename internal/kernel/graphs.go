@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/aios-go/aios/api"
+	"github.com/aios-go/aios/internal/sched"
 )
 
 // Graphs reports the execution graphs the scheduler has learned, per class of program,
@@ -23,4 +24,16 @@ func (k *Kernel) Graphs() api.ExecutionGraphs {
 		out.Classes = append(out.Classes, ac)
 	}
 	return out
+}
+
+// reuseHint is the eviction hint sent with a call of program to engines that take
+// retention hints: how long after the call ends the program's execution graph expects
+// its next call, stretched by the odds it ends instead (sched.Reuse.Horizon); 0 while
+// its class is not learned. k.mu held.
+func (k *Kernel) reuseHint(program string) time.Duration {
+	gap, pEnd, ok := k.sched.Graph().AfterCall(program)
+	if !ok {
+		return 0
+	}
+	return max(sched.Reuse{At: gap, PEnd: pEnd}.Horizon(0), time.Millisecond)
 }
