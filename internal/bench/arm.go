@@ -25,9 +25,17 @@ type Arm struct {
 	Policy   string // kernel's scheduling policy
 	WS       bool   // working-set admission
 	TTL      bool   // tool-aware KV retention
+	// AEG passes the kernel's Agent Execution Graphs down to the engine as eviction
+	// hints: each call's blocks carry the predicted time to its program's next call,
+	// and an ended program's context is evicted first.
+	AEG bool
+	// AEGSuspend (+aeg-suspend, implies AEG) also has the working set (+ws) suspend the
+	// program the graph expects back furthest ahead (sched.WorkingSet.Graph).
+	AEGSuspend bool
 }
 
-// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws][+ttl]".
+// ParseArm reads "direct", "direct+affinity" or
+// "kernel:<policy>[+ws][+ttl][+aeg|+aeg-suspend]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -38,9 +46,15 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl][+aeg|+aeg-suspend] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
+	rest, a.AEGSuspend = strings.CutSuffix(rest, "+aeg-suspend")
+	rest, a.AEG = strings.CutSuffix(rest, "+aeg")
+	a.AEG = a.AEG || a.AEGSuspend
+	if a.AEGSuspend && !strings.HasSuffix(rest, "+ws") && !strings.HasSuffix(rest, "+ws+ttl") {
+		return Arm{}, fmt.Errorf("arm %q: +aeg-suspend chooses whom the working set suspends, so it needs +ws", s)
+	}
 	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
 	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {

@@ -200,6 +200,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a.OffloadLoadedTokens, a.OffloadLoadS = res.Engine.ExternalHits, res.Engine.OffloadLoadTime.Seconds()
 		a.Belady = res.Belady
 		a.SLO = armSetup.SLO.attainment(res.Programs, res.Calls)
+		a.Graph = res.Graph
 		if o.FindCapacity {
 			c := 0.0
 			if arm.Name == base.Name && rep.DirectCapacity != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"math"
 	"reflect"
 	"strconv"
@@ -215,6 +216,41 @@ func mustArms(t *testing.T, s string) []Arm {
 func TestParseArmSuffixes(t *testing.T) {
 	if a, err := ParseArm("kernel:fifo+ws+ttl"); err != nil || !a.WS || !a.TTL || a.Policy != "fifo" {
 		t.Fatalf("%+v %v", a, err)
+	}
+	if a, err := ParseArm("kernel:psjf+ws+aeg"); err != nil || !a.WS || !a.AEG || a.AEGSuspend || a.Policy != "psjf" {
+		t.Fatalf("+aeg: %+v %v", a, err)
+	}
+	if a, err := ParseArm("kernel:psjf+ws+aeg-suspend"); err != nil || !a.WS || !a.AEG || !a.AEGSuspend {
+		t.Fatalf("+aeg-suspend: %+v %v", a, err)
+	}
+	if _, err := ParseArm("kernel:psjf+aeg-suspend"); err == nil {
+		t.Fatal("+aeg-suspend without +ws accepted")
+	}
+}
+
+// A +aeg arm's kernel learns the programs' graphs from their LLM calls and the tools
+// the virtual driver reports, predicts their next calls, and over HTTP is refused.
+func TestAEGArmLearnsAndPredicts(t *testing.T) {
+	arm, err := ParseArm("kernel:psjf+ws+aeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunVirtual(Setup{}, arm, programs(t, "react", 12, 5), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Graph == nil || res.Graph.Predictions == 0 || res.Graph.MAES < 0 {
+		t.Fatalf("graph accuracy %+v: no predictions", res.Graph)
+	}
+	plain, err := RunVirtual(Setup{}, Arm{Name: "kernel:psjf+ws", Kernel: true, Policy: "psjf", WS: true}, programs(t, "react", 12, 5), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Graph != nil {
+		t.Errorf("an arm without +aeg reports graph accuracy")
+	}
+	if _, err := RunLive(context.Background(), Setup{}, arm, programs(t, "react", 1, 5), 1, 10); !errors.Is(err, ErrAEGLive) {
+		t.Errorf("live +aeg: %v, want ErrAEGLive", err)
 	}
 }
 

@@ -94,6 +94,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
+	for _, a := range r.Arms {
+		if a.Graph != nil {
+			fmt.Fprintf(w, "%s: execution graphs predicted the next LLM call within %.2fs (mean absolute error, %d predictions)\n",
+				a.Arm, a.Graph.MAES, a.Graph.Predictions)
+		}
+	}
 	r.writeSLOTable(w)
 }
 

@@ -18,10 +18,11 @@ import (
 type Result struct {
 	Programs []metrics.Program
 	Calls    []metrics.Call
-	Span     time.Duration   // first arrival to last finish
-	Engine   sim.Stats       // summed over engines
-	Util     Utilisation     // virtual mode only
-	Belady   *metrics.Belady // with Setup.Belady
+	Span     time.Duration          // first arrival to last finish
+	Engine   sim.Stats              // summed over engines
+	Util     Utilisation            // virtual mode only
+	Belady   *metrics.Belady        // with Setup.Belady
+	Graph    *metrics.GraphAccuracy // +aeg arms
 }
 
 // Utilisation is how the engines were used over a run, averaged over engines: the
@@ -67,7 +68,9 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			return Result{}, err
 		}
 		if arm.WS {
-			v.sched.EnableWorkingSet(setup.WS)
+			ws := setup.WS
+			ws.Graph = arm.AEGSuspend
+			v.sched.EnableWorkingSet(ws)
 		}
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
@@ -156,7 +159,8 @@ type vprog struct {
 	queued   time.Duration
 	exec     time.Duration
 	tools    time.Duration
-	slot     int // closed loop: the agent slot running it
+	slot     int      // closed loop: the agent slot running it
+	eng      *vengine // of its latest call
 }
 
 type vcall struct {
@@ -286,10 +290,12 @@ func (v *vsim) startStep(vp *vprog, i int) {
 	case workload.Tool:
 		vp.ctx[i] = base
 		vp.tools += s.ToolTime
+		v.toolStarted(vp, s.Tool)
 		v.at(v.now+s.ToolTime, func() {
 			if v.keep != nil {
 				v.keep.Observe(s.Tool, s.ToolTime)
 			}
+			v.toolEnded(vp, s.Tool)
 			v.stepDone(vp, i)
 		})
 	default:
@@ -324,6 +330,7 @@ func (v *vsim) stepDone(vp *vprog, i int) {
 
 func (v *vsim) endProgram(vp *vprog) {
 	vp.finish = v.now
+	v.forget(vp)
 	vp.ctx = nil
 	if v.sched != nil {
 		v.sched.EndProgram(strconv.Itoa(vp.p.ID))
@@ -349,6 +356,9 @@ func (v *vsim) request(c *vcall) *sim.Request {
 		if tool, ok := c.prog.nextTool(c.step); ok {
 			r.KVTTL = v.keep.TTL(tool, len(prompt)+r.MaxTokens, v.kvCap)
 		}
+	}
+	if v.arm.AEG {
+		r.ReuseAfter = v.reuseHint(c.prog)
 	}
 	return r
 }
@@ -419,6 +429,7 @@ func (v *vsim) toEngine(c *vcall, g *vengine) bool {
 		return false
 	}
 	c.req, c.eng = r, g
+	c.prog.eng = g
 	if g.calls == nil {
 		g.calls = map[*sim.Request]*vcall{}
 	}
@@ -593,6 +604,10 @@ func (v *vsim) result() (Result, error) {
 			Finish: vp.finish, Queued: vp.queued, Executing: vp.exec, InTools: vp.tools, Failed: vp.failed})
 	}
 	res.Calls = v.calls
+	if v.arm.AEG {
+		mae, n := v.sched.Graph().Accuracy()
+		res.Graph = &metrics.GraphAccuracy{MAES: mae.Seconds(), Predictions: n}
+	}
 	res.Span = last - first
 	var busy time.Duration
 	var seqSec, kvSec float64

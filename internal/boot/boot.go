@@ -142,7 +142,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		log.Info("working-set admission off: a KV capacity is unknown", "reason", unknown.Error())
 	default:
 		// The best safe configuration is the default: on wherever the capacity is known.
-		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict}
+		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict, Graph: ws.Graph}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
 	for name, mc := range cfg.Scheduler.Modules {

@@ -292,6 +292,9 @@ type WorkingSet struct {
 	Beta float64 `koanf:"beta"`
 	// Evict: such a program suspends programs between calls to get in at once.
 	Evict bool `koanf:"evict"`
+	// Graph: suspend the program whose next LLM call its execution graph predicts
+	// furthest ahead, instead of the newest.
+	Graph bool `koanf:"graph"`
 }
 
 type LLMs struct {

@@ -115,6 +115,9 @@ func (m llmModule) start(sc *Syscall, a sched.Assignment) {
 		// queue agrees with it (the kernel's larger Priority is more urgent).
 		req.Priority = -r.Rank(a.Call)
 	}
+	if k.retain != nil {
+		req.ReuseAfter = k.reuseHint(sc.Program)
+	}
 	sc.sliceStart = sc.produced
 	if req.Resume != "" {
 		req.MaxTokens -= sc.produced

@@ -22,7 +22,7 @@ func (k *Kernel) toolStarted(sc *Syscall, tool string) {
 	if k.retain != nil {
 		expect = k.retain.toolStarted(sc.Program, tool, time.Now())
 	}
-	k.sched.ToolStarted(sc.Program, expect, k.now())
+	k.sched.ToolStarted(sc.Program, tool, expect, k.now())
 }
 
 // toolEnded notes that sc's run ended; k.mu held, before the scheduler completes it.
@@ -33,7 +33,7 @@ func (k *Kernel) toolEnded(sc *Syscall, tool string) {
 	if k.retain != nil {
 		k.retain.toolEnded(tool, k.now()-sc.call.Started)
 	}
-	k.sched.ToolEnded(sc.Program, k.now())
+	k.sched.ToolEnded(sc.Program, tool, k.now())
 }
 
 // armQueueTimer fails sc as busy if it still waits for its resource after its queue

@@ -25,9 +25,13 @@ type Request struct {
 	IgnoreEOS bool
 	// KVTTL asks an engine that takes the hint to keep this call's KV cache for that long
 	// after it ends, for the session's next call (tool-aware retention).
-	KVTTL   time.Duration
-	Agent   string
-	Session string
+	KVTTL time.Duration
+	// ReuseAfter tells an engine that takes the hint when, after this call ends, its
+	// session is expected to call again (predicted from the session's execution graph),
+	// so it evicts the blocks of sessions expected back later first.
+	ReuseAfter time.Duration
+	Agent      string
+	Session    string
 
 	// Resume is assistant text already produced for this call before a context switch.
 	// The core continues from its end and does not emit it again. MaxTokens then counts

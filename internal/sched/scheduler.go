@@ -77,6 +77,9 @@ type Scheduler struct {
 	// parked those that have, held until the last of them is back (Requeue).
 	stopping map[*Call]bool
 	parked   []*Call
+	// graph learns each class of program's steps from the calls and tools it sees.
+	graph   *Graph
+	submits int
 }
 
 // SetGate makes module m's calls need gate's consent as well as a free slot: a call
@@ -91,7 +94,7 @@ func (s *Scheduler) Waiting(m Module, name string) int { return s.waiting[m][nam
 
 // New builds a scheduler whose module m orders its queue with policy(m).
 func New(policy func(Module) Policy) *Scheduler {
-	s := &Scheduler{byID: make(map[CoreID]*core)}
+	s := &Scheduler{byID: make(map[CoreID]*core), graph: NewGraph()}
 	for m := Module(0); m < NumModules; m++ {
 		s.queues[m] = policy(m)
 		s.waiting[m] = make(map[string]int)
@@ -162,6 +165,7 @@ func (s *Scheduler) Submit(c *Call, now time.Duration) error {
 	c.Arrival = now
 	c.State = Queued
 	c.hidx = -1
+	s.learnArrival(c, now)
 	if s.ws != nil {
 		s.ws.arrive(c, now)
 	}
@@ -449,6 +453,7 @@ func (s *Scheduler) Complete(c *Call, now time.Duration) {
 	}
 	s.release(c, now)
 	c.State = Finished
+	s.learnEnd(c, now)
 	if s.ws != nil {
 		s.ws.leave(c, now)
 	}
@@ -466,6 +471,7 @@ func (s *Scheduler) Cancel(c *Call, now time.Duration) bool {
 			s.dequeued(c, now)
 		}
 		c.State = Finished
+		s.learnEnd(c, now)
 		if s.ws != nil {
 			s.ws.leave(c, now)
 		}

@@ -12,13 +12,13 @@ func TestWorkingSetKeepsProgramsInKernelTools(t *testing.T) {
 	mustSubmit(t, s, &Call{ID: 1, Module: LLM, Program: "a", Tokens: 700}, 0)
 	s.Dispatch(0)
 	s.Complete(s.runningCall(1), ms)
-	s.ToolStarted("a", 5*time.Minute, ms)
+	s.ToolStarted("a", "t", 5*time.Minute, ms)
 	mustSubmit(t, s, &Call{ID: 2, Module: LLM, Program: "b", Tokens: 700}, 2*ms)
 	if got := ids(s.Dispatch(2 * time.Minute)); got != "" {
 		t.Fatalf("b admitted while a's tool runs: %q", got)
 	}
 	// The tool ends; a's idle clock starts then, not at its last LLM call.
-	s.ToolEnded("a", 3*time.Minute)
+	s.ToolEnded("a", "t", 3*time.Minute)
 	if got := ids(s.Dispatch(3*time.Minute + 30*time.Second)); got != "" {
 		t.Fatalf("b admitted 30 s after a's tool ended: %q", got)
 	}
@@ -43,8 +43,8 @@ func TestWorkingSetEvictsFurthestReuseFirst(t *testing.T) {
 	}
 	s.Complete(s.runningCall(1), ms)
 	s.Complete(s.runningCall(2), ms)
-	s.ToolStarted("a", 10*time.Second, ms)
-	s.ToolStarted("e", 100*time.Second, ms)
+	s.ToolStarted("a", "t", 10*time.Second, ms)
+	s.ToolStarted("e", "t", 100*time.Second, ms)
 	mustSubmit(t, s, &Call{ID: 3, Module: LLM, Program: "b", Tokens: 400}, ms)
 	mustSubmit(t, s, &Call{ID: 9, Module: LLM, Program: "x", Tokens: 300}, ms)
 	if got := ids(s.Dispatch(9 * time.Second)); got != "3" {

@@ -50,6 +50,11 @@ type WorkingSet struct {
 	// their prefix evicted. Off by default: in aios bench at 1.2× load it held wait ÷
 	// service at Beta but cost p99 TCT and capacity (docs/bench.md).
 	Evict bool
+	// Graph chooses whom to suspend by the execution graph's prediction (Scheduler.Graph):
+	// the program whose next LLM call is expected furthest ahead goes first, as
+	// Bélády's MIN evicts the block used furthest ahead. Programs with no prediction
+	// come after, in the order used without it.
+	Graph bool
 }
 
 type wsProgram struct {
@@ -92,6 +97,7 @@ type workingSet struct {
 	// reserved is the starving program admitted next, before any other (nil: none).
 	reserved     *wsProgram
 	reservations int
+	graph        *Graph // predictions, used with cfg.Graph
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -111,7 +117,7 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	if cfg.MinService <= 0 {
 		cfg.MinService = time.Second
 	}
-	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}}
+	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}, graph: s.graph}
 }
 
 // WorkingSetStats reports the admission's counters: programs active now, their summed
@@ -132,6 +138,7 @@ func (s *Scheduler) WorkingSetStats() (active, tokens, admits, suspends int) {
 // working set at once and policies that learn from whole programs (psjf) learn its
 // size.
 func (s *Scheduler) EndProgram(program string) {
+	s.graph.ProgramEnded(program)
 	for _, q := range s.queues {
 		if e, ok := q.(ProgramEnder); ok {
 			e.ProgramEnded(program)
@@ -145,10 +152,11 @@ func (s *Scheduler) EndProgram(program string) {
 	}
 }
 
-// ToolStarted tells the scheduler that the kernel started a tool call of program,
+// ToolStarted tells the scheduler that the kernel started a call of tool for program,
 // expected to take expect: the program is not idle while it runs (so it is not
 // forgotten), and admission knows when its context will be needed again.
-func (s *Scheduler) ToolStarted(program string, expect, now time.Duration) {
+func (s *Scheduler) ToolStarted(program, tool string, expect, now time.Duration) {
+	s.graph.ToolStarted(program, tool, now)
 	if s.ws == nil {
 		return
 	}
@@ -158,8 +166,9 @@ func (s *Scheduler) ToolStarted(program string, expect, now time.Duration) {
 	}
 }
 
-// ToolEnded tells the scheduler that a tool call of program ended.
-func (s *Scheduler) ToolEnded(program string, now time.Duration) {
+// ToolEnded tells the scheduler that program's call of tool ended.
+func (s *Scheduler) ToolEnded(program, tool string, now time.Duration) {
+	s.graph.ToolEnded(program, tool, now)
 	if s.ws == nil {
 		return
 	}
@@ -300,7 +309,7 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
-		w.makeRoom(p, limit)
+		w.makeRoom(p, limit, now)
 	}
 	// A program alone bigger than the limit is still admitted into an empty set, or it
 	// would never run.
@@ -321,7 +330,7 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 // the future, Bélády's rule); then the rest, smallest context first, since each will
 // recompute what the engine evicts of it meanwhile, newest first among equals. Their
 // next calls wait to be admitted again.
-func (w *workingSet) makeRoom(p *wsProgram, limit int) {
+func (w *workingSet) makeRoom(p *wsProgram, limit int, now time.Duration) {
 	var idle []*wsProgram
 	for _, q := range w.progs {
 		if q.active && q.calls == 0 {
@@ -330,6 +339,11 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int) {
 	}
 	sort.Slice(idle, func(i, j int) bool {
 		a, b := idle[i], idle[j]
+		if w.cfg.Graph {
+			if first, decided := w.furthest(a, b, now); decided {
+				return first
+			}
+		}
 		if (a.tools > 0) != (b.tools > 0) {
 			return a.tools > 0
 		}
@@ -387,7 +401,14 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 			active = append(active, p)
 		}
 	}
-	sort.Slice(active, func(i, j int) bool { return active[i].order > active[j].order })
+	sort.Slice(active, func(i, j int) bool {
+		if w.cfg.Graph {
+			if first, decided := w.furthest(active[i], active[j], now); decided {
+				return first
+			}
+		}
+		return active[i].order > active[j].order
+	})
 	for _, p := range active {
 		if w.used <= limit || len(active) == 1 {
 			break
@@ -397,4 +418,31 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 		w.updateWaiting(p, now) // its queued calls now wait to be admitted again
 		active = active[1:]
 	}
+}
+
+// furthest orders two programs for suspension by the graph's prediction of their next
+// LLM call: one with a prediction goes before one without, the later prediction first.
+// decided is false when neither has one (or they tie), for the caller's own order. A
+// program with a call queued or running has none: it uses its cache now.
+func (w *workingSet) furthest(a, b *wsProgram, now time.Duration) (first, decided bool) {
+	ra, okA := w.predict(a, now)
+	rb, okB := w.predict(b, now)
+	switch {
+	case okA != okB:
+		return okA, true
+	case !okA || ra == rb:
+		return false, false
+	}
+	return ra > rb, true
+}
+
+func (w *workingSet) predict(p *wsProgram, now time.Duration) (time.Duration, bool) {
+	if p.calls > 0 {
+		return 0, false
+	}
+	r, ok := w.graph.Predict(p.key, now)
+	if !ok {
+		return 0, false
+	}
+	return r.Horizon(now), true
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // routesAdmin serves the operator's view of the kernel: token accounting, what the
-// backends say they serve, and Prometheus metrics. These routes read; they change
+// backends say they serve, the execution graphs learned of each kind of program, and
+// Prometheus metrics. These routes read; they change
 // nothing.
 func (s *Server) routesAdmin() {
 	s.mux.HandleFunc("GET /admin/usage", s.handleUsage)
@@ -19,6 +20,9 @@ func (s *Server) routesAdmin() {
 		writeJSON(w, http.StatusOK, s.k.Discover(r.Context()))
 	})
 	s.mux.HandleFunc("GET /admin/memory", s.handleMemoryStats)
+	s.mux.HandleFunc("GET /admin/graphs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.k.Graphs())
+	})
 	if s.opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.opts.Metrics)
 	}

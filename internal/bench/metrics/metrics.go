@@ -158,6 +158,9 @@ type Arm struct {
 	Belady *Belady `json:"belady,omitempty"`
 	// SLO is set by the harness with --slo-tct or --slo-ttft, and omitted otherwise.
 	SLO *SLO `json:"slo,omitempty"`
+	// Graph is how well the kernel's execution graphs predicted programs' next LLM
+	// calls (+aeg arms).
+	Graph *GraphAccuracy `json:"graph,omitempty"`
 }
 
 // Belady sets an arm's prefix-cache misses against Bélády's MIN on the arm's own block
@@ -296,4 +299,11 @@ func orZero(x float64) float64 {
 		return 0
 	}
 	return x
+}
+
+// GraphAccuracy is the mean absolute error between when a program waiting between
+// steps was predicted to make its next LLM call and when it did, over Predictions.
+type GraphAccuracy struct {
+	MAES        float64 `json:"mae_s"`
+	Predictions int     `json:"predictions"`
 }

@@ -403,6 +403,10 @@ func (c *Core) params(req *llm.Request) (openai.ChatCompletionNewParams, error) 
 		// The simulator's retention hint (aios sim serve); vLLM has no such field.
 		extra["kv_ttl_ms"] = req.KVTTL.Milliseconds()
 	}
+	if c.cfg.Retention && req.ReuseAfter > 0 {
+		// The simulator's eviction hint; vLLM has no such field either.
+		extra["kv_reuse_after_ms"] = max(req.ReuseAfter.Milliseconds(), 1)
+	}
 	if req.IgnoreEOS {
 		// vLLM's sampling extension: generate exactly max_tokens. Sent only when asked,
 		// as OpenAI itself rejects unknown fields.

@@ -248,6 +248,9 @@ func (e *Engine) Cancel(r *Request, now time.Duration) {
 // held by pins); the next step readmits it, giving up pins if it must.
 func (e *Engine) Step(now time.Duration) StepResult {
 	e.ExpirePins(now)
+	if e.kv != nil {
+		e.kv.now = int64(now)
+	}
 	e.sched, e.emitted, e.finished = e.sched[:0], e.emitted[:0], e.finished[:0]
 	e.stepLoad = 0
 	budget := e.p.MaxNumBatchedTokens
@@ -505,6 +508,10 @@ func (e *Engine) finish(r *Request, end time.Duration) {
 		heap.Push(&e.pins, p)
 		e.pinned += len(p.blocks)
 		e.stats.Pins++
+		r.blocks = r.blocks[:0]
+		r.numComputed, r.numCommitted = 0, 0
+	} else if e.kv != nil && r.ReuseAfter > 0 {
+		e.kv.releaseHinted(r.blocks, end, r.ReuseAfter)
 		r.blocks = r.blocks[:0]
 		r.numComputed, r.numCommitted = 0, 0
 	} else {

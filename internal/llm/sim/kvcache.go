@@ -18,6 +18,11 @@ type kvCache struct {
 	caching    bool
 	// evicted, when set, hears each hash the cache forgets to make room.
 	evicted func(hash uint64)
+	// furthest and staleness hold the free blocks whose owners said when they expect
+	// to reuse them (Request.ReuseAfter), handed out after the LRU queue's (kvhint.go).
+	furthest, staleness hintHeap
+	seq                 uint64
+	now                 int64 // virtual ns of the step allocating
 }
 
 type kvBlock struct {
@@ -25,6 +30,12 @@ type kvBlock struct {
 	prev, next int32 // free-queue links
 	hash       uint64
 	hashed     bool
+	// reuse is the earliest expected reuse its hinted holders gave since it was last
+	// free (virtual ns; 0: no hint), stale when the last of them is presumed gone;
+	// hidx its places in the hinted heaps, or -1.
+	reuse, stale int64
+	hseq         uint64
+	hidx         [2]int32
 }
 
 const noBlock = -1
@@ -37,7 +48,10 @@ func newKVCache(n int, caching bool) *kvCache {
 		cached:  make(map[uint64]int32),
 		caching: caching,
 	}
+	c.furthest = hintHeap{c: c, k: 0}
+	c.staleness = hintHeap{c: c, k: 1}
 	for i := range c.blocks {
+		c.blocks[i].hidx = [2]int32{noBlock, noBlock}
 		c.pushTail(int32(i))
 	}
 	return c
@@ -68,6 +82,9 @@ func (c *kvCache) pushHead(id int32) {
 }
 
 func (c *kvCache) unlink(id int32) {
+	if c.unhint(id) {
+		return
+	}
 	b := &c.blocks[id]
 	if b.prev == noBlock {
 		c.head = b.next
@@ -113,6 +130,9 @@ func (c *kvCache) touch(id int32) {
 func (c *kvCache) alloc(dst []int32, n int) []int32 {
 	for ; n > 0; n-- {
 		id := c.head
+		if id == noBlock {
+			id = c.victim() // the LRU queue is empty
+		}
 		c.unlink(id)
 		b := &c.blocks[id]
 		if b.hashed {
@@ -137,7 +157,7 @@ func (c *kvCache) release(ids []int32) {
 		b := &c.blocks[id]
 		b.ref--
 		if b.ref == 0 {
-			c.pushTail(id)
+			c.free(id)
 		}
 	}
 }

@@ -47,6 +47,8 @@ type GenRequest struct {
 	// ignore it.
 	Priority int
 	KVTTL    time.Duration // keep the finished request's prefix cached this long
+	// ReuseAfter: when after it ends its session expects to be back (an eviction hint).
+	ReuseAfter time.Duration
 
 	Tools []Tool
 	// ToolChoice is "", "none", "auto" or "required". With "required" the output is a
@@ -334,12 +336,13 @@ func buildRequest(req *GenRequest) (*Request, *shaped, error) {
 	}
 	// Priority matters only to an engine running the priority policy.
 	r := &Request{
-		Prompt:    ids,
-		MaxTokens: req.MaxTokens,
-		Priority:  req.Priority,
-		KVTTL:     req.KVTTL,
-		Seed:      seed,
-		Offset:    offset,
+		Prompt:     ids,
+		MaxTokens:  req.MaxTokens,
+		Priority:   req.Priority,
+		KVTTL:      req.KVTTL,
+		ReuseAfter: req.ReuseAfter,
+		Seed:       seed,
+		Offset:     offset,
 	}
 	switch {
 	case req.IgnoreEOS:

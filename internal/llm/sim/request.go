@@ -41,6 +41,10 @@ type Request struct {
 	EOSAt    int
 	Priority int           // lower runs first under the priority policy
 	KVTTL    time.Duration // keep the finished request's full blocks cached this long
+	// ReuseAfter is when, after the request ends, its program expects to use its
+	// context again (0: no hint): the finished request's blocks are evicted after
+	// unhinted ones, those expected back furthest ahead first (kvhint.go).
+	ReuseAfter time.Duration
 	// OffloadOnFinish swaps the finished request's full blocks out to the CPU tier at
 	// once (Engine.Offload): the hint for a program that suspends after this call.
 	OffloadOnFinish bool

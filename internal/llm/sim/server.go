@@ -134,6 +134,7 @@ type sampling struct {
 	ignoreEOS bool
 	priority  int
 	kvTTLMs   *float64
+	reuseMs   *float64
 }
 
 func (s *Server) applySampling(g *GenRequest, p sampling) error {
@@ -158,6 +159,13 @@ func (s *Server) applySampling(g *GenRequest, p sampling) error {
 		}
 		g.KVTTL = time.Duration(*p.kvTTLMs * float64(time.Millisecond))
 	}
+	if p.reuseMs != nil {
+		// The eviction hint (kvhint.go): when the session expects to be back.
+		if *p.reuseMs <= 0 || *p.reuseMs > float64(24*time.Hour/time.Millisecond) {
+			return badRequest("kv_reuse_after_ms must be above 0 and at most one day, got %v", *p.reuseMs)
+		}
+		g.ReuseAfter = time.Duration(*p.reuseMs * float64(time.Millisecond))
+	}
 	if p.seed != nil {
 		g.Seed = uint64(*p.seed)
 	}
@@ -178,7 +186,7 @@ func (s *Server) parseChat(body io.Reader) (GenRequest, *chatRequest, error) {
 	if req.MaxCompletionTokens != nil {
 		maxTok = req.MaxCompletionTokens
 	}
-	if err := s.applySampling(&g, sampling{req.Model, maxTok, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs}); err != nil {
+	if err := s.applySampling(&g, sampling{req.Model, maxTok, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs}); err != nil {
 		return GenRequest{}, nil, err
 	}
 	if len(req.Messages) == 0 {
@@ -286,7 +294,7 @@ func (s *Server) parseCompletion(body io.Reader) (GenRequest, *completionRequest
 		sixteen := 16 // OpenAI's and vLLM's default for completions
 		req.MaxTokens = &sixteen
 	}
-	if err := s.applySampling(&g, sampling{req.Model, req.MaxTokens, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs}); err != nil {
+	if err := s.applySampling(&g, sampling{req.Model, req.MaxTokens, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs}); err != nil {
 		return GenRequest{}, nil, err
 	}
 	var one string

@@ -479,3 +479,19 @@ func TestServerForSharedLive(t *testing.T) {
 		t.Errorf("closing a server built on a shared engine stopped the engine: %v", err)
 	}
 }
+
+// The eviction hint is an extension field like kv_ttl_ms: a positive wait is taken, a
+// wait of 0 or less is refused.
+func TestReuseHintOverHTTP(t *testing.T) {
+	_, ts := newTestServer(t, Config{Profile: "test", Speed: 1000})
+	for body, want := range map[string]int{
+		`{"kv_reuse_after_ms":2500,"messages":[{"role":"user","content":"x"}],"max_tokens":3}`: 200,
+		`{"kv_reuse_after_ms":0,"messages":[{"role":"user","content":"x"}],"max_tokens":3}`:    400,
+	} {
+		resp := post(t, ts.URL+"/v1/chat/completions", body)
+		if resp.StatusCode != want {
+			b, _ := io.ReadAll(resp.Body)
+			t.Errorf("%s: status %d, want %d: %s", body, resp.StatusCode, want, b)
+		}
+	}
+}

@@ -27,6 +27,7 @@ type chatRequest struct {
 	IgnoreEOS            bool     `json:"ignore_eos"`
 	Priority             int      `json:"priority"`
 	KVTTLMs              *float64 `json:"kv_ttl_ms"`
+	ReuseAfterMs         *float64 `json:"kv_reuse_after_ms"`
 	ContinueFinalMessage bool     `json:"continue_final_message"`
 	AddGenerationPrompt  *bool    `json:"add_generation_prompt"`
 }
@@ -42,6 +43,7 @@ type completionRequest struct {
 	IgnoreEOS     bool            `json:"ignore_eos"`
 	Priority      int             `json:"priority"`
 	KVTTLMs       *float64        `json:"kv_ttl_ms"`
+	ReuseAfterMs  *float64        `json:"kv_reuse_after_ms"`
 }
 
 // responseFormat is {"type": "text" | "json_object" | "json_schema", "json_schema":

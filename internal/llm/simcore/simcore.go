@@ -67,6 +67,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		MaxTokens:     req.MaxTokens,
 		IgnoreEOS:     req.IgnoreEOS,
 		KVTTL:         req.KVTTL,
+		ReuseAfter:    req.ReuseAfter,
 		Priority:      -req.Priority, // vLLM runs lower values first
 		Tools:         simTools(req.Tools),
 		Session:       req.Session,

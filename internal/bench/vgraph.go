@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aios-go/aios/internal/sched"
+)
+
+// The virtual driver runs a kernel arm's tool steps as the kernel runs the tools of
+// agents that call them through it: the scheduler hears each start and end
+// (sched.Scheduler.ToolStarted, ToolEnded), as from internal/kernel/tools.go, so its
+// working set and execution graphs learn the same way in both. Direct arms have no
+// scheduler to tell.
+
+func (v *vsim) toolStarted(vp *vprog, tool string) {
+	if v.sched == nil {
+		return
+	}
+	var expect time.Duration
+	if v.keep != nil {
+		expect = v.keep.Expect(tool)
+	}
+	v.sched.ToolStarted(strconv.Itoa(vp.p.ID), tool, expect, v.now)
+}
+
+func (v *vsim) toolEnded(vp *vprog, tool string) {
+	if v.sched != nil {
+		v.sched.ToolEnded(strconv.Itoa(vp.p.ID), tool, v.now)
+	}
+}
+
+// ErrAEGLive refuses a +aeg arm over HTTP: the end-of-program hint (sim.Engine.Forget)
+// reaches only engines the virtual driver holds, so the arm would run as something
+// else than it measures in virtual time.
+var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: over HTTP the end-of-program eviction hint cannot reach the engines")
+
+// reuseHint is the eviction hint of the call the program now runs: how long after it
+// ends the program's graph expects its next call, stretched by the odds it ends
+// instead (sched.Reuse.Horizon). 0, no hint, while its class is not learned.
+func (v *vsim) reuseHint(vp *vprog) time.Duration {
+	gap, pEnd, ok := v.sched.Graph().AfterCall(strconv.Itoa(vp.p.ID))
+	if !ok {
+		return 0
+	}
+	return max(sched.Reuse{At: gap, PEnd: pEnd}.Horizon(0), time.Nanosecond)
+}
+
+// forget tells the engine of a +aeg arm's program's last call that the program has
+// ended, as the kernel knows when a session ends: its context past the system prompt
+// its class shares is evicted first.
+func (v *vsim) forget(vp *vprog) {
+	if !v.arm.AEG || vp.eng == nil {
+		return
+	}
+	last := vp.ctx[len(vp.ctx)-1]
+	for _, c := range vp.ctx {
+		if len(c) > len(last) {
+			last = c
+		}
+	}
+	vp.eng.e.Forget(last, vp.p.System)
+}
