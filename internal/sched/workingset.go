@@ -50,6 +50,18 @@ type WorkingSet struct {
 	// their prefix evicted. Off by default: in aios bench at 1.2× load it held wait ÷
 	// service at Beta but cost p99 TCT and capacity (docs/bench.md).
 	Evict bool
+	// Swap moves contexts through the engines' CPU KV tier instead of leaving them to
+	// be evicted and recomputed (swap.go). Owners refuse it where engines have no tier.
+	Swap bool
+	// SwapAfter is the shortest expected tool call a program is swapped out for
+	// (default 1s): below it, the copy back would stall the batch for little gain.
+	SwapAfter time.Duration
+	// SwapRate is how many tokens per second the tier copies back to the GPU, and
+	// SwapMargin the slack added (default 250ms): a swapped-out program is warmed that
+	// long before its tool is expected back, so its context is resident when it
+	// returns.
+	SwapRate   float64
+	SwapMargin time.Duration
 }
 
 type wsProgram struct {
@@ -68,6 +80,7 @@ type wsProgram struct {
 	arrived  uint64        // order of first arrival, to break ties deterministically
 	tools    int           // tool calls the kernel is running for it now
 	back     time.Duration // when its running tools are expected to end
+	swapped  bool          // suspended with its context offloaded; not yet readmitted
 }
 
 // ratio is p's admission wait over its service (at least MinService).
@@ -92,6 +105,9 @@ type workingSet struct {
 	// reserved is the starving program admitted next, before any other (nil: none).
 	reserved     *wsProgram
 	reservations int
+	// swaps are the moves Round hands the owner next; swapOuts and swapIns count them.
+	swaps             []Swap
+	swapOuts, swapIns int
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -110,6 +126,12 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	}
 	if cfg.MinService <= 0 {
 		cfg.MinService = time.Second
+	}
+	if cfg.SwapAfter <= 0 {
+		cfg.SwapAfter = time.Second
+	}
+	if cfg.SwapMargin <= 0 {
+		cfg.SwapMargin = 250 * time.Millisecond
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}}
 }
@@ -155,6 +177,7 @@ func (s *Scheduler) ToolStarted(program string, expect, now time.Duration) {
 	if p := s.ws.progs[program]; p != nil {
 		p.tools++
 		p.back = max(p.back, now+expect)
+		s.ws.toolStarted(p, expect)
 	}
 }
 
@@ -299,6 +322,9 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 		return false // a starving program is admitted first
 	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
+	if p.swapped {
+		limit = w.returnLimit(s)
+	}
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit)
 	}
@@ -307,12 +333,16 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.used+p.tokens > limit && w.used > 0 {
 		return false
 	}
+	w.activate(p, now)
+	return true
+}
+
+func (w *workingSet) activate(p *wsProgram, now time.Duration) {
 	w.seq++
-	p.active, p.admitted, p.order = true, now, w.seq
+	p.active, p.admitted, p.order, p.swapped = true, now, w.seq, false
 	w.updateWaiting(p, now)
 	w.used += p.tokens
 	w.admits++
-	return true
 }
 
 // makeRoom suspends active programs that are between calls (waiting on a tool) until
@@ -344,6 +374,7 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int) {
 		}
 		w.deactivate(q)
 		w.suspends++
+		w.swapOut(q)
 	}
 }
 
@@ -394,6 +425,7 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 		}
 		w.deactivate(p)
 		w.suspends++
+		w.swapOut(p)
 		w.updateWaiting(p, now) // its queued calls now wait to be admitted again
 		active = active[1:]
 	}
