@@ -25,9 +25,12 @@ type Arm struct {
 	Policy   string // kernel's scheduling policy
 	WS       bool   // working-set admission
 	TTL      bool   // tool-aware KV retention
+	// Swap: working-set admission swaps contexts through the engines' CPU KV tier
+	// (sched.WorkingSet.Swap); needs +ws and --kv-offload-gib.
+	Swap bool
 }
 
-// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws][+ttl]".
+// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws[+swap]][+ttl]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -38,11 +41,15 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws[+swap]][+ttl] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
 	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
+	rest, a.Swap = strings.CutSuffix(rest, "+swap")
 	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
+	if a.Swap && !a.WS {
+		return Arm{}, fmt.Errorf("arm %q: +swap is a mode of working-set admission; write kernel:%s+ws+swap", s, a.Policy)
+	}
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
 		return Arm{}, fmt.Errorf("arm %q: %w", s, err)
 	}

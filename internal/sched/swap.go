@@ -95,7 +95,7 @@ func (w *workingSet) warm(s *Scheduler, now time.Duration) {
 	limit := w.returnLimit(s)
 	for _, p := range due {
 		if w.reserved != nil && w.reserved != p {
-			return
+			break
 		}
 		if w.used+p.tokens > limit && w.used > 0 {
 			continue
@@ -104,6 +104,22 @@ func (w *workingSet) warm(s *Scheduler, now time.Duration) {
 		w.swaps = append(w.swaps, Swap{Program: p.key, In: true})
 		w.swapIns++
 	}
+	w.returning = false
+	for _, p := range w.progs {
+		if p.swapped && p.waiting {
+			w.returning = true
+			break
+		}
+	}
+}
+
+// holdNew reports that p, never swapped out, must wait because a swapped-out program
+// is back (its call queued) and not yet readmitted: programs already begun come back
+// before new ones come in, or a long program swapped out at each tool waits behind
+// every newcomer.
+// A starving program holding the reservation is not held: it goes first of all.
+func (w *workingSet) holdNew(p *wsProgram) bool {
+	return w.cfg.Swap && w.returning && !p.swapped && w.reserved != p
 }
 
 // nextWarm is the earliest warm-up time after now, for the owner's timer.

@@ -54,7 +54,8 @@ type WorkingSet struct {
 	// be evicted and recomputed (swap.go). Owners refuse it where engines have no tier.
 	Swap bool
 	// SwapAfter is the shortest expected tool call a program is swapped out for
-	// (default 1s): below it, the copy back would stall the batch for little gain.
+	// (default 2s): below it, the copy back stalls the batch for little gain (in aios
+	// bench, 1s cost more in loads than it won in admission).
 	SwapAfter time.Duration
 	// SwapRate is how many tokens per second the tier copies back to the GPU, and
 	// SwapMargin the slack added (default 250ms): a swapped-out program is warmed that
@@ -108,6 +109,7 @@ type workingSet struct {
 	// swaps are the moves Round hands the owner next; swapOuts and swapIns count them.
 	swaps             []Swap
 	swapOuts, swapIns int
+	returning         bool // a swapped-out program waits to be readmitted (holdNew)
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -128,7 +130,7 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 		cfg.MinService = time.Second
 	}
 	if cfg.SwapAfter <= 0 {
-		cfg.SwapAfter = time.Second
+		cfg.SwapAfter = 2 * time.Second
 	}
 	if cfg.SwapMargin <= 0 {
 		cfg.SwapMargin = 250 * time.Millisecond
@@ -320,6 +322,9 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	}
 	if w.reserved != nil && w.reserved != p {
 		return false // a starving program is admitted first
+	}
+	if w.holdNew(p) {
+		return false
 	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
 	if p.swapped {
