@@ -93,3 +93,26 @@ func TestPrefetchWithoutTier(t *testing.T) {
 		t.Errorf("Prefetch without a tier copied %d blocks", n)
 	}
 }
+
+// Store copies a context to the tier without moving it up the GPU's eviction order:
+// the blocks a new request takes are the never-used ones, not the stored prefix.
+func TestStoreKeepsEvictionOrder(t *testing.T) {
+	e := newOffloadEngine(t, 64)
+	prefix := ids(9, 512)
+	first := &Request{Prompt: prefix, MaxTokens: 1, EOSAt: -1}
+	submit(t, e, first, 0)
+	now := runUntilIdle(t, e, 0, 100)
+	if n := e.Store(first); n != 32 {
+		t.Fatalf("Store copied %d blocks, want 32", n)
+	}
+	// 250 tokens take 16 of the 96 blocks never used; the prefix stays on the GPU.
+	submit(t, e, &Request{Prompt: ids(60, 250), MaxTokens: 1, EOSAt: -1}, now)
+	now = runUntilIdle(t, e, now, 100)
+	next := &Request{Prompt: withSuffix(prefix, 3, 10), MaxTokens: 1, EOSAt: -1}
+	submit(t, e, next, now)
+	runUntilIdle(t, e, now, 10)
+	if s := e.Stats(); next.NumCached != 512 || s.PrefixHits != 512 || s.OffloadLoadedBlocks != 0 || s.OffloadStoredBlocks != 32 {
+		t.Errorf("%d cached, %d from the GPU, %d blocks loaded, %d stored; want 512, 512, 0, 32",
+			next.NumCached, s.PrefixHits, s.OffloadLoadedBlocks, s.OffloadStoredBlocks)
+	}
+}
