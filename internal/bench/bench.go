@@ -103,6 +103,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if armSetup.Belady && o.Mode != sim.ModeVLLM {
 		return nil, ErrBeladyMode
 	}
+	if err := checkSwapArms(o.Arms, o.Setup, o.Virtual); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {

@@ -36,6 +36,9 @@ func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program
 	if setup.Belady {
 		return Result{}, ErrBeladyLive
 	}
+	if arm.Swap {
+		return Result{}, ErrSwapLive
+	}
 	var engines []*sim.Server
 	var urls []string
 	defer func() {

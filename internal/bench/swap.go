@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -12,6 +13,10 @@ import (
 // tells the scheduler about tool calls as the kernel does when it runs them
 // (kernel/tools.go), and, in +swap arms, carries out the swaps working-set admission
 // asks for (sched.Swap) on the engine where each program's context was left.
+
+// ErrSwapLive refuses a +swap arm over HTTP: the kernel does not carry swaps to its
+// cores yet (an engine behind HTTP has no way to be told to prefetch a session).
+var ErrSwapLive = errors.New("+swap arms need --virtual: the kernel does not yet carry swaps to engines over HTTP")
 
 // vswap remembers, per program, its last finished request and the engine that ran it:
 // the context a swap moves.
@@ -38,6 +43,27 @@ func swapConfig(setup Setup, arm Arm, p sim.Profile) (sched.WorkingSet, error) {
 	ws.Swap = true
 	ws.SwapRate = p.OffloadBandwidth / float64(p.KVBytesPerToken)
 	return ws, nil
+}
+
+// checkSwapArms refuses, before anything runs, +swap arms the run cannot carry out.
+func checkSwapArms(arms []Arm, setup Setup, virtual bool) error {
+	setup.defaults()
+	p, err := sim.LookupProfile(setup.Profile)
+	if err != nil {
+		return err
+	}
+	for _, a := range arms {
+		if !a.Swap {
+			continue
+		}
+		if !virtual {
+			return ErrSwapLive
+		}
+		if _, err := swapConfig(setup, a, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func progKey(vp *vprog) string { return strconv.Itoa(vp.p.ID) }

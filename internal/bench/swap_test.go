@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"testing"
 )
 
@@ -19,6 +21,9 @@ func TestSwapNeedsATier(t *testing.T) {
 	arm, _ := ParseArm("kernel:fifo+ws+swap")
 	if _, err := RunVirtual(Setup{}, arm, programs(t, "chat", 2, 1), 0); err == nil {
 		t.Fatal("a +swap arm ran with no CPU tier")
+	}
+	if _, err := RunLive(context.Background(), Setup{KVOffloadGiB: 8}, arm, programs(t, "chat", 1, 1), 1, 200); !errors.Is(err, ErrSwapLive) {
+		t.Fatalf("live +swap arm: %v, want ErrSwapLive", err)
 	}
 }
 
