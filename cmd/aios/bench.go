@@ -99,7 +99,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, direct+affinity, kernel:<policy>[+ws][+ttl]")
+	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, direct+affinity, kernel:<policy>[+ws[+swap]][+ttl] (+swap: virtual, with --kv-offload-gib)")
 	f.StringVar(&o.Workload, "workload", "mixed", "react, swe, chat, lats, mixed or trace")
 	f.StringVar(&o.Trace, "trace", "", "JSONL trace file for --workload trace")
 	f.IntVar(&o.Programs, "programs", 0, "programs to run (default 200; 24 in real mode)")

@@ -32,10 +32,13 @@ type Arm struct {
 	// AEGSuspend (+aeg-suspend, implies AEG) also has the working set (+ws) suspend the
 	// program the graph expects back furthest ahead (sched.WorkingSet.Graph).
 	AEGSuspend bool
+	// Swap: working-set admission swaps contexts through the engines' CPU KV tier
+	// (sched.WorkingSet.Swap); needs +ws and --kv-offload-gib.
+	Swap bool
 }
 
 // ParseArm reads "direct", "direct+affinity" or
-// "kernel:<policy>[+ws][+ttl][+aeg|+aeg-suspend]".
+// "kernel:<policy>[+ws[+swap]][+ttl][+aeg|+aeg-suspend]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -46,17 +49,21 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl][+aeg|+aeg-suspend] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws[+swap]][+ttl][+aeg|+aeg-suspend] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
 	rest, a.AEGSuspend = strings.CutSuffix(rest, "+aeg-suspend")
 	rest, a.AEG = strings.CutSuffix(rest, "+aeg")
 	a.AEG = a.AEG || a.AEGSuspend
-	if a.AEGSuspend && !strings.HasSuffix(rest, "+ws") && !strings.HasSuffix(rest, "+ws+ttl") {
+	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
+	rest, a.Swap = strings.CutSuffix(rest, "+swap")
+	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
+	if a.AEGSuspend && !a.WS {
 		return Arm{}, fmt.Errorf("arm %q: +aeg-suspend chooses whom the working set suspends, so it needs +ws", s)
 	}
-	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
-	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
+	if a.Swap && !a.WS {
+		return Arm{}, fmt.Errorf("arm %q: +swap is a mode of working-set admission; write kernel:%s+ws+swap", s, a.Policy)
+	}
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
 		return Arm{}, fmt.Errorf("arm %q: %w", s, err)
 	}

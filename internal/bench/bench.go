@@ -112,6 +112,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.SLO.enabled() && o.Heavy > 1 && o.SLO.Burst == "" {
 		o.SLO.Burst = heavyAgent
 	}
+	if err := checkSwapArms(o.Arms, o.Setup, o.Virtual); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {

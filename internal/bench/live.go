@@ -39,6 +39,9 @@ func RunLive(ctx context.Context, setup Setup, arm Arm, progs []workload.Program
 	if arm.AEG {
 		return Result{}, ErrAEGLive
 	}
+	if arm.Swap {
+		return Result{}, ErrSwapLive
+	}
 	var engines []*sim.Server
 	var urls []string
 	defer func() {

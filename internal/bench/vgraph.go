@@ -8,29 +8,6 @@ import (
 	"github.com/aios-go/aios/internal/sched"
 )
 
-// The virtual driver runs a kernel arm's tool steps as the kernel runs the tools of
-// agents that call them through it: the scheduler hears each start and end
-// (sched.Scheduler.ToolStarted, ToolEnded), as from internal/kernel/tools.go, so its
-// working set and execution graphs learn the same way in both. Direct arms have no
-// scheduler to tell.
-
-func (v *vsim) toolStarted(vp *vprog, tool string) {
-	if v.sched == nil {
-		return
-	}
-	var expect time.Duration
-	if v.keep != nil {
-		expect = v.keep.Expect(tool)
-	}
-	v.sched.ToolStarted(strconv.Itoa(vp.p.ID), tool, expect, v.now)
-}
-
-func (v *vsim) toolEnded(vp *vprog, tool string) {
-	if v.sched != nil {
-		v.sched.ToolEnded(strconv.Itoa(vp.p.ID), tool, v.now)
-	}
-}
-
 // ErrAEGLive refuses a +aeg arm over HTTP: the end-of-program hint (sim.Engine.Forget)
 // reaches only engines the virtual driver holds, so the arm would run as something
 // else than it measures in virtual time.

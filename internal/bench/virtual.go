@@ -68,9 +68,13 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			return Result{}, err
 		}
 		if arm.WS {
-			ws := setup.WS
+			ws, err := swapConfig(setup, arm, p)
+			if err != nil {
+				return Result{}, err
+			}
 			ws.Graph = arm.AEGSuspend
 			v.sched.EnableWorkingSet(ws)
+			v.swap.on = ws.Swap
 		}
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
@@ -83,6 +87,10 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 	if arm.TTL {
 		v.keep = sched.NewRetention()
 		v.kvCap = p.NumBlocks() * p.BlockSize
+	}
+	v.est = v.keep
+	if v.est == nil {
+		v.est = sched.NewRetention()
 	}
 	v.progs = make([]*vprog, len(progs))
 	for i := range progs {
@@ -201,6 +209,8 @@ type vsim struct {
 	timerOn bool
 	keep    *sched.Retention // tool-aware KV retention (+ttl arms)
 	kvCap   int
+	est     *sched.Retention // tool durations learned, for the kernel's expectations
+	swap    vswap
 }
 
 func (v *vsim) at(t time.Duration, fn func()) {
@@ -292,9 +302,7 @@ func (v *vsim) startStep(vp *vprog, i int) {
 		vp.tools += s.ToolTime
 		v.toolStarted(vp, s.Tool)
 		v.at(v.now+s.ToolTime, func() {
-			if v.keep != nil {
-				v.keep.Observe(s.Tool, s.ToolTime)
-			}
+			v.est.Observe(s.Tool, s.ToolTime) // v.keep too: with +ttl it is v.est
 			v.toolEnded(vp, s.Tool)
 			v.stepDone(vp, i)
 		})
@@ -332,6 +340,7 @@ func (v *vsim) endProgram(vp *vprog) {
 	vp.finish = v.now
 	v.forget(vp)
 	vp.ctx = nil
+	v.swap.forget(vp)
 	if v.sched != nil {
 		v.sched.EndProgram(strconv.Itoa(vp.p.ID))
 	}
@@ -480,6 +489,7 @@ func (v *vsim) stepEnded(g *vengine, res sim.StepResult) {
 		delete(g.calls, r)
 		v.sliceStats(c, r)
 		c.produced += r.NumOutput
+		v.swap.lastRequest(c.prog, r, g)
 		v.callDone(c)
 	}
 	if v.arm.Kernel {
@@ -546,6 +556,7 @@ func (v *vsim) failCall(c *vcall) {
 func (v *vsim) dispatch() {
 	// The same round the kernel's dispatcher runs (sched.Round).
 	round := v.sched.Round(v.now)
+	v.applySwaps(round.Swaps)
 	for _, sc := range round.Stop {
 		c := v.byID[sc.ID]
 		if c == nil || c.req == nil {

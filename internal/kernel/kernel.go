@@ -264,6 +264,11 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 // unknown: the admitted contexts would be summed against a capacity of 0, and programs
 // would be served one at a time. A configuration that cannot work fails at start-up.
 func checkWorkingSet(ws *sched.WorkingSet, cores []*coreEntry) error {
+	if ws != nil && ws.Swap {
+		// Its swaps (sched.Round.Swaps) would be asked for and never carried out, and the
+		// programs swapped out would be admitted past as if their KV had left the GPU.
+		return fmt.Errorf("kernel: working_set swap is not supported by the kernel yet: it cannot tell its cores to store or prefetch a session's KV cache (aios bench --virtual has it as +swap arms)")
+	}
 	if ws == nil || ws.Capacity > 0 {
 		return nil
 	}

@@ -72,3 +72,13 @@ func TestWorkingSetNeedsKnownCapacity(t *testing.T) {
 	}
 	newKernel(t, Options{WorkingSet: &sched.WorkingSet{Capacity: 4096}}, CoreConfig{Model: "m", Backend: "vllm", Core: unknown})
 }
+
+// The kernel cannot carry swaps to its cores, so a working set that asks for them is
+// refused at start-up rather than admitting as if contexts had left the GPU.
+func TestWorkingSetSwapRefused(t *testing.T) {
+	core := &funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 2000}}
+	_, err := New(Options{WorkingSet: &sched.WorkingSet{Swap: true}}, []CoreConfig{{Model: "m", Backend: "test", Core: core}})
+	if err == nil || !strings.Contains(err.Error(), "swap") {
+		t.Fatalf("New with a swapping working set: %v, want a refusal naming swap", err)
+	}
+}

@@ -488,18 +488,33 @@ func (s *Scheduler) Cancel(c *Call, now time.Duration) bool {
 // decisions from the same state. Stop lists running calls whose quantum expired while
 // others wait (marked Preempting: the owner stops each, then calls SliceEnded); Start,
 // the calls that may start now and their cores; Next, when to run the next round even
-// if nothing happens (HasNext false: only on events).
+// if nothing happens (HasNext false: only on events); Swaps, the moves of programs' KV
+// caches to and from engines' CPU tiers that working-set admission asks for
+// (WorkingSet.Swap), in the order asked, including those asked between rounds.
 type Round struct {
 	Stop    []*Call
 	Start   []Assignment
 	Next    time.Duration
 	HasNext bool
+	Swaps   []Swap
 }
 
-// Round computes one dispatcher pass at now (Preemptions, Dispatch, NextDeadline).
+// Round computes one dispatcher pass at now (Preemptions, warm-ups, Dispatch,
+// NextDeadline).
 func (s *Scheduler) Round(now time.Duration) Round {
-	r := Round{Stop: s.Preemptions(now), Start: s.Dispatch(now)}
+	r := Round{Stop: s.Preemptions(now)}
+	if s.ws != nil {
+		// Before Dispatch, so a program warmed now is not passed by one admitted now.
+		s.ws.warm(s, now)
+	}
+	r.Start = s.Dispatch(now)
 	r.Next, r.HasNext = s.NextDeadline()
+	if s.ws != nil {
+		if at, ok := s.ws.nextWarm(now); ok && (!r.HasNext || at < r.Next) {
+			r.Next, r.HasNext = at, true
+		}
+		r.Swaps = s.ws.takeSwaps()
+	}
 	return r
 }
 

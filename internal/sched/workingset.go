@@ -55,6 +55,19 @@ type WorkingSet struct {
 	// Bélády's MIN evicts the block used furthest ahead. Programs with no prediction
 	// come after, in the order used without it.
 	Graph bool
+	// Swap moves contexts through the engines' CPU KV tier instead of leaving them to
+	// be evicted and recomputed (swap.go). Owners refuse it where engines have no tier.
+	Swap bool
+	// SwapAfter is the shortest expected tool call a program is swapped out for
+	// (default 2s): below it, the copy back stalls the batch for little gain (in aios
+	// bench, 1s cost more in loads than it won in admission).
+	SwapAfter time.Duration
+	// SwapRate is how many tokens per second the tier copies back to the GPU, and
+	// SwapMargin the slack added (default 250ms): a swapped-out program is warmed that
+	// long before its tool is expected back, so its context is resident when it
+	// returns.
+	SwapRate   float64
+	SwapMargin time.Duration
 }
 
 type wsProgram struct {
@@ -73,6 +86,7 @@ type wsProgram struct {
 	arrived  uint64        // order of first arrival, to break ties deterministically
 	tools    int           // tool calls the kernel is running for it now
 	back     time.Duration // when its running tools are expected to end
+	swapped  bool          // suspended with its context offloaded; not yet readmitted
 }
 
 // ratio is p's admission wait over its service (at least MinService).
@@ -98,6 +112,10 @@ type workingSet struct {
 	reserved     *wsProgram
 	reservations int
 	graph        *Graph // predictions, used with cfg.Graph
+	// swaps are the moves Round hands the owner next; swapOuts and swapIns count them.
+	swaps             []Swap
+	swapOuts, swapIns int
+	returning         bool // a swapped-out program waits to be readmitted (holdNew)
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -116,6 +134,12 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	}
 	if cfg.MinService <= 0 {
 		cfg.MinService = time.Second
+	}
+	if cfg.SwapAfter <= 0 {
+		cfg.SwapAfter = 2 * time.Second
+	}
+	if cfg.SwapMargin <= 0 {
+		cfg.SwapMargin = 250 * time.Millisecond
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}, graph: s.graph}
 }
@@ -163,6 +187,7 @@ func (s *Scheduler) ToolStarted(program, tool string, expect, now time.Duration)
 	if p := s.ws.progs[program]; p != nil {
 		p.tools++
 		p.back = max(p.back, now+expect)
+		s.ws.toolStarted(p, expect)
 	}
 }
 
@@ -307,7 +332,13 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.reserved != nil && w.reserved != p {
 		return false // a starving program is admitted first
 	}
+	if w.holdNew(p) {
+		return false
+	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
+	if p.swapped {
+		limit = w.returnLimit(s)
+	}
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit, now)
 	}
@@ -316,12 +347,16 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.used+p.tokens > limit && w.used > 0 {
 		return false
 	}
+	w.activate(p, now)
+	return true
+}
+
+func (w *workingSet) activate(p *wsProgram, now time.Duration) {
 	w.seq++
-	p.active, p.admitted, p.order = true, now, w.seq
+	p.active, p.admitted, p.order, p.swapped = true, now, w.seq, false
 	w.updateWaiting(p, now)
 	w.used += p.tokens
 	w.admits++
-	return true
 }
 
 // makeRoom suspends active programs that are between calls (waiting on a tool) until
@@ -358,6 +393,7 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int, now time.Duration) {
 		}
 		w.deactivate(q)
 		w.suspends++
+		w.swapOut(q)
 	}
 }
 
@@ -415,6 +451,7 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 		}
 		w.deactivate(p)
 		w.suspends++
+		w.swapOut(p)
 		w.updateWaiting(p, now) // its queued calls now wait to be admitted again
 		active = active[1:]
 	}

@@ -66,6 +66,9 @@ type Engine struct {
 	finished []*Request
 	hitBuf   []int32
 	stepLoad int // blocks copied back from the CPU tier for this step
+	// prefetched are blocks Prefetch copied back since the last step, which the next
+	// step pays for.
+	prefetched int
 }
 
 type scheduled struct {
@@ -96,6 +99,7 @@ type Stats struct {
 	OffloadStoredBlocks   int64
 	OffloadLoadedBlocks   int64
 	OffloadLoadTime       time.Duration // host-to-device copies added to step times
+	PrefetchedBlocks      int64         // of the loaded blocks, those Prefetch copied ahead of use
 	ExternalQueries       int64
 	ExternalHits          int64
 }
@@ -252,7 +256,7 @@ func (e *Engine) Step(now time.Duration) StepResult {
 		e.kv.now = int64(now)
 	}
 	e.sched, e.emitted, e.finished = e.sched[:0], e.emitted[:0], e.finished[:0]
-	e.stepLoad = 0
+	e.stepLoad, e.prefetched = e.prefetched, 0
 	budget := e.p.MaxNumBatchedTokens
 	preempted := e.scheduleRunning(&budget, now)
 	if !preempted {

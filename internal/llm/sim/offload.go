@@ -163,6 +163,18 @@ func (e *Engine) load(hashes []uint64) {
 // tier it does nothing. The copy is not charged to any step: device-to-host copies run
 // on their own DMA engine while the GPU computes, as vLLM's and LMCache's stores do.
 func (e *Engine) Offload(r *Request) int {
+	return e.copyOut(r, true)
+}
+
+// Store copies r's full blocks still cached on the GPU to the CPU tier, as Offload
+// does, but leaves the GPU's eviction order alone: the context stays as likely to be
+// kept as any other, and if evicted it is already in the tier, marked recently used
+// there. It returns the blocks copied.
+func (e *Engine) Store(r *Request) int {
+	return e.copyOut(r, false)
+}
+
+func (e *Engine) copyOut(r *Request, evictFirst bool) int {
 	if e.cpu == nil {
 		return 0
 	}
@@ -178,7 +190,7 @@ func (e *Engine) Offload(r *Request) int {
 		if e.cpu.store(r.hashes[k]) {
 			stored++
 		}
-		if e.kv.blocks[id].ref == 0 {
+		if evictFirst && e.kv.blocks[id].ref == 0 {
 			demote = append(demote, id)
 		}
 	}
