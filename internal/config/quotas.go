@@ -40,16 +40,7 @@ func (q Quota) Scope() (kind, name string) {
 // access manager would refuse, a negative limit, a scope given twice, or quotas with
 // authentication off (nothing would enforce them).
 func (a *Access) checkQuotas(k *koanf.Koanf) []error {
-	var errs []error
-	raw, _ := k.Get("access.quotas").([]any)
-	for i, r := range raw {
-		m, _ := r.(map[string]any) // anything else failed to decode already
-		for f := range m {
-			if !slices.Contains(quotaFields, f) {
-				errs = append(errs, fmt.Errorf("access.quotas[%d]: unknown field %q; the fields are %s", i, f, strings.Join(quotaFields, ", ")))
-			}
-		}
-	}
+	errs := unknownEntryFields(k, "access.quotas", quotaFields)
 	seen := map[string]int{}
 	for i, q := range a.Quotas {
 		at := fmt.Sprintf("access.quotas[%d]", i)
@@ -78,6 +69,22 @@ func (a *Access) checkQuotas(k *koanf.Koanf) []error {
 	}
 	if len(a.Quotas) > 0 && !a.Auth {
 		errs = append(errs, fmt.Errorf("access.quotas are enforced by the access manager, which is off: set access.auth: true, or remove access.quotas"))
+	}
+	return errs
+}
+
+// unknownEntryFields reports the keys of each entry of the list at key that are not
+// among fields: typos koanf would otherwise drop without a word.
+func unknownEntryFields(k *koanf.Koanf, key string, fields []string) []error {
+	var errs []error
+	raw, _ := k.Get(key).([]any)
+	for i, r := range raw {
+		m, _ := r.(map[string]any) // anything else failed to decode already
+		for f := range m {
+			if !slices.Contains(fields, f) {
+				errs = append(errs, fmt.Errorf("%s[%d]: unknown field %q; the fields are %s", key, i, f, strings.Join(fields, ", ")))
+			}
+		}
 	}
 	return errs
 }

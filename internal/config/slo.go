@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/knadh/koanf/v2"
@@ -32,16 +30,7 @@ var sloFields = []string{"agent", "tenant", "tct", "ttft"}
 // access manager (which knows each agent's tenant), and objectives under a policy that
 // does not order by deadline.
 func (s *Scheduler) checkSLOs(k *koanf.Koanf, auth bool) []error {
-	var errs []error
-	raw, _ := k.Get("scheduler.slo").([]any)
-	for i, r := range raw {
-		m, _ := r.(map[string]any) // anything else failed to decode already
-		for f := range m {
-			if !slices.Contains(sloFields, f) {
-				errs = append(errs, fmt.Errorf("scheduler.slo[%d]: unknown field %q; the fields are %s", i, f, strings.Join(sloFields, ", ")))
-			}
-		}
-	}
+	errs := unknownEntryFields(k, "scheduler.slo", sloFields)
 	seen := map[string]int{}
 	for i, o := range s.SLO {
 		at := fmt.Sprintf("scheduler.slo[%d]", i)
