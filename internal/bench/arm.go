@@ -185,4 +185,7 @@ func (s *Setup) defaults() {
 	if s.Retry.Attempts <= 0 {
 		s.Retry.Attempts = DefaultRetry.Attempts
 	}
+	// The working set's default marks are higher where engines have a CPU tier, as in
+	// the kernel (sched.WorkingSet.Tier).
+	s.WS.Tier = s.KVOffloadGiB > 0
 }

@@ -142,7 +142,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		log.Info("working-set admission off: a KV capacity is unknown", "reason", unknown.Error())
 	default:
 		// The best safe configuration is the default: on wherever the capacity is known.
-		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict, Graph: ws.Graph}
+		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict, Graph: ws.Graph, Tier: allTiered(cfg)}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
 	for name, mc := range cfg.Scheduler.Modules {
@@ -303,4 +303,17 @@ func metricsURL(m config.Model) string {
 	u := strings.TrimRight(m.Hostname, "/")
 	u = strings.TrimSuffix(u, "/v1")
 	return u + "/metrics"
+}
+
+// allTiered reports whether every LLM core has a CPU KV offload tier, which raises the
+// working set's default marks (sched.WorkingSet.Tier). Only the simulated engine's tier
+// is configured here; a real engine's offload is the engine's own setting, unknown to
+// the kernel, so such cores keep the marks made for a GPU cache alone.
+func allTiered(cfg config.Config) bool {
+	for _, m := range cfg.LLMs.Models {
+		if m.KVOffloadGiB <= 0 {
+			return false
+		}
+	}
+	return len(cfg.LLMs.Models) > 0
 }

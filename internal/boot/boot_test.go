@@ -259,3 +259,20 @@ func TestSimCoreOffloadTier(t *testing.T) {
 		t.Errorf("tier of %d blocks, want 512", n)
 	}
 }
+
+// The working set's tier marks apply only when every LLM core has a CPU tier.
+func TestAllTiered(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.LLMs.Models = []config.Model{{Name: "a", Backend: "sim", KVOffloadGiB: 8}, {Name: "b", Backend: "sim", KVOffloadGiB: 8}}
+	if !allTiered(cfg) {
+		t.Error("two tiered sim models: not all tiered")
+	}
+	cfg.LLMs.Models[1].KVOffloadGiB = 0
+	if allTiered(cfg) {
+		t.Error("one model without a tier: all tiered")
+	}
+	cfg.LLMs.Models = nil
+	if allTiered(cfg) {
+		t.Error("no models: all tiered")
+	}
+}

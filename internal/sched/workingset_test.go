@@ -219,3 +219,22 @@ func TestWorkingSetStarvingProgramSuspendsIdleOnes(t *testing.T) {
 		t.Fatalf("t=9s: a readmitted beside b: %q", got)
 	}
 }
+
+// With a CPU tier behind the engines the default marks are 1.2 and 1.3; marks given
+// explicitly stay as given.
+func TestWorkingSetTierMarks(t *testing.T) {
+	for _, tc := range []struct {
+		cfg           WorkingSet
+		high, suspend float64
+	}{
+		{WorkingSet{}, 0.9, 1.0},
+		{WorkingSet{Tier: true}, 1.2, 1.3},
+		{WorkingSet{Tier: true, High: 0.8, Suspend: 0.95}, 0.8, 0.95},
+	} {
+		s := New(func(Module) Policy { p, _ := NewPolicy(Config{Name: "fifo"}); return p })
+		s.EnableWorkingSet(tc.cfg)
+		if s.ws.cfg.High != tc.high || s.ws.cfg.Suspend != tc.suspend {
+			t.Errorf("%+v: marks %v / %v, want %v / %v", tc.cfg, s.ws.cfg.High, s.ws.cfg.Suspend, tc.high, tc.suspend)
+		}
+	}
+}
