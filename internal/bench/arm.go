@@ -24,10 +24,11 @@ type Arm struct {
 	Affinity bool
 	Policy   string // kernel's scheduling policy
 	WS       bool   // working-set admission
+	AFS      bool   // fair-share admission by agent in the working set (+ws+afs)
 	TTL      bool   // tool-aware KV retention
 }
 
-// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws][+ttl]".
+// ParseArm reads "direct", "direct+affinity" or "kernel:<policy>[+ws[+afs]][+ttl]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -38,11 +39,15 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws][+ttl] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws[+afs]][+ttl] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
 	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
+	rest, a.AFS = strings.CutSuffix(rest, "+afs")
 	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
+	if a.AFS && !a.WS {
+		return Arm{}, fmt.Errorf("arm %q: +afs shares the working set between agents; write kernel:%s+ws+afs", s, a.Policy)
+	}
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
 		return Arm{}, fmt.Errorf("arm %q: %w", s, err)
 	}
@@ -128,6 +133,13 @@ func policyConfig(s Setup, arm Arm) sched.Config {
 	pc := s.Policy
 	pc.Name, pc.Slice = arm.Policy, s.TimeSlice
 	return pc
+}
+
+// wsConfig is the working-set admission of a +ws arm.
+func wsConfig(s Setup, arm Arm) sched.WorkingSet {
+	ws := s.WS
+	ws.FairShare = ws.FairShare || arm.AFS
+	return ws
 }
 
 // agentRetry is how agents of arm retry a refused call.

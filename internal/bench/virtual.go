@@ -67,7 +67,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			return Result{}, err
 		}
 		if arm.WS {
-			v.sched.EnableWorkingSet(setup.WS)
+			v.sched.EnableWorkingSet(wsConfig(setup, arm))
 		}
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.

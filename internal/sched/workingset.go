@@ -50,10 +50,15 @@ type WorkingSet struct {
 	// their prefix evicted. Off by default: in aios bench at 1.2× load it held wait ÷
 	// service at Beta but cost p99 TCT and capacity (docs/bench.md).
 	Evict bool
+	// FairShare admits by agent: while an agent below its equal share of the set's
+	// tokens has a program waiting, programs of agents at or past theirs wait
+	// (fairshare.go). Off by default.
+	FairShare bool
 }
 
 type wsProgram struct {
 	key      string
+	agent    string
 	tokens   int // context of its latest call: what it holds in the cache
 	active   bool
 	admitted time.Duration
@@ -92,6 +97,7 @@ type workingSet struct {
 	// reserved is the starving program admitted next, before any other (nil: none).
 	reserved     *wsProgram
 	reservations int
+	fair         *fairState // nil unless WorkingSet.FairShare
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -112,6 +118,9 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 		cfg.MinService = time.Second
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}}
+	if cfg.FairShare {
+		s.ws.fair = &fairState{held: map[string]int{}, hungry: map[string]bool{}}
+	}
 }
 
 // WorkingSetStats reports the admission's counters: programs active now, their summed
@@ -229,13 +238,13 @@ func (w *workingSet) arrive(c *Call, now time.Duration) {
 	p := w.progs[key]
 	if p == nil {
 		w.arrivals++
-		p = &wsProgram{key: key, arrived: w.arrivals}
+		p = &wsProgram{key: key, agent: c.Agent, arrived: w.arrivals}
 		w.progs[key] = p
 	}
 	p.calls++
 	p.lastSeen = now
 	if p.active {
-		w.used += c.Tokens - p.tokens
+		w.hold(p, c.Tokens-p.tokens)
 	}
 	p.tokens = c.Tokens
 }
@@ -282,7 +291,7 @@ func (w *workingSet) updateWaiting(p *wsProgram, now time.Duration) {
 func (w *workingSet) deactivate(p *wsProgram) {
 	if p.active {
 		p.active = false
-		w.used -= p.tokens
+		w.hold(p, -p.tokens)
 	}
 }
 
@@ -298,6 +307,9 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.reserved != nil && w.reserved != p {
 		return false // a starving program is admitted first
 	}
+	if w.reserved != p && w.overShare(p) {
+		return false // an agent below its share is waiting
+	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit)
@@ -310,7 +322,8 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	w.seq++
 	p.active, p.admitted, p.order = true, now, w.seq
 	w.updateWaiting(p, now)
-	w.used += p.tokens
+	w.hold(p, p.tokens)
+	w.admittedFair(p)
 	w.admits++
 	return true
 }
@@ -355,7 +368,7 @@ func (w *workingSet) reserve(now time.Duration) {
 	}
 	var best *wsProgram
 	for _, p := range w.progs {
-		if !p.waiting || !w.starving(p, now) {
+		if !p.waiting || !w.starving(p, now) || !w.mayReserve(p) {
 			continue
 		}
 		if best == nil || w.ratio(p, now) > w.ratio(best, now) || w.ratio(p, now) == w.ratio(best, now) && p.arrived < best.arrived {
@@ -376,7 +389,10 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 			w.forget(p)
 		}
 	}
-	defer w.reserve(now)
+	defer func() {
+		w.fairRound(int(w.cfg.High * float64(w.capacity(s))))
+		w.reserve(now)
+	}()
 	limit := int(w.cfg.Suspend * float64(w.capacity(s)))
 	if w.used <= limit {
 		return
