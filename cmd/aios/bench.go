@@ -113,6 +113,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.BoolVar(&o.Isolation, "isolation", false, "with --heavy and an open loop: also run every arm on the light agents' programs alone (same arrivals) and report their slowdown with the heavy agent against without")
 	f.BoolVar(&perAgent, "per-agent", false, "print each agent's slowdown and its ratio to its fair share (implied by --heavy and --isolation; up to 16 agents)")
 	f.BoolVar(&o.WS.FairShare, "ws-fair-share", false, "+ws arms: admit by agent, each entitled to an equal share of the working set (what +afs turns on for one arm)")
+	f.BoolVar(&o.WS.FairLend, "ws-fair-lend", false, "fair-share admission: let agents past their share take the room light agents leave unused (work-conserving; off: that room is kept for them)")
 	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
 	f.IntVar(&o.Cores, "cores", 1, "engines")
 	f.StringVar(&routing, "routing", "least-loaded", "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")

@@ -1,5 +1,10 @@
 package sched
 
+import (
+	"math"
+	"time"
+)
+
 // Fair-share admission (WorkingSet.FairShare): the working set is the resource that
 // degrades past capacity, so it is what an agent's share is counted in. Every agent with
 // a program in the set or waiting for it is entitled to an equal share of the set's
@@ -14,9 +19,57 @@ package sched
 
 // fairState is the fair-share bookkeeping of a working set, kept only when it is on.
 type fairState struct {
-	held   map[string]int  // tokens of each agent's active programs
-	share  int             // tokens each present agent is entitled to, this round
-	hungry map[string]bool // agents below their share with a program waiting, this round
+	held   map[string]int      // tokens of each agent's active programs
+	demand map[string]*decayed // each agent's recent program arrivals
+	light  map[string]bool     // agents whose recent arrivals are below their share, this round
+	share  int                 // tokens each present agent is entitled to, this round
+	hungry map[string]bool     // light agents below their share with a program waiting, this round
+	unused int                 // summed share that present light agents do not hold, this round
+}
+
+const (
+	// demandHalfLife is how fast an agent's record of program arrivals forgets: long
+	// enough to hold a few dozen programs of an agent sending a few a minute, so one
+	// burst does not make a light agent heavy.
+	demandHalfLife = 5 * time.Minute
+	// lightBelow: an agent is light while its recent arrivals are below this fraction
+	// of the mean over agents. Agents sending alike sit at the mean and, with the noise
+	// of arrivals, would flip across it; below 0.8 they stay heavy, so a workload of
+	// equal agents keeps no room back, while an agent sending a quarter of the heavy
+	// one's (aios bench --heavy 4: 1/11 of programs against a mean of 1/8) is light.
+	lightBelow = 0.8
+)
+
+// decayed is a count that halves every demandHalfLife.
+type decayed struct {
+	v  float64
+	at time.Duration
+}
+
+func (d *decayed) valueAt(now time.Duration) float64 {
+	if now > d.at {
+		d.v *= math.Exp2(-float64(now-d.at) / float64(demandHalfLife))
+		d.at = now
+	}
+	return d.v
+}
+
+func newFairState() *fairState {
+	return &fairState{held: map[string]int{}, demand: map[string]*decayed{}, light: map[string]bool{}, hungry: map[string]bool{}}
+}
+
+// unusedOf is what of its share an agent holding held leaves unused.
+func (f *fairState) unusedOf(held int) int { return max(f.share-held, 0) }
+
+// arrived records a new program of agent.
+func (f *fairState) arrived(agent string, now time.Duration) {
+	d := f.demand[agent]
+	if d == nil {
+		d = &decayed{at: now}
+		f.demand[agent] = d
+	}
+	d.valueAt(now)
+	d.v++
 }
 
 // hold changes the active tokens by delta on p's behalf.
@@ -31,15 +84,30 @@ func (w *workingSet) hold(p *wsProgram, delta int) {
 }
 
 // fairRound computes the shares for one dispatch round: the admission limit split over
-// the agents present (with a program active or waiting), and who is below its share and
-// waiting.
-func (w *workingSet) fairRound(limit int) {
+// the agents present (with a program active or waiting), who is below its share and
+// waiting, who is light, and how much of their shares the light agents leave unused.
+func (w *workingSet) fairRound(limit int, now time.Duration) {
 	f := w.fair
 	if f == nil {
 		return
 	}
-	present := map[string]bool{}
 	clear(f.hungry)
+	clear(f.light)
+	f.unused = 0
+	total := 0.0
+	for a, d := range f.demand {
+		if d.valueAt(now) < 0.01 {
+			delete(f.demand, a) // gone for many half-lives
+			continue
+		}
+		total += d.v
+	}
+	for a, d := range f.demand {
+		if d.v < lightBelow*total/float64(len(f.demand)) {
+			f.light[a] = true
+		}
+	}
+	present := map[string]bool{}
 	for _, p := range w.progs {
 		if p.active || p.waiting {
 			present[p.agent] = true
@@ -49,8 +117,13 @@ func (w *workingSet) fairRound(limit int) {
 		return
 	}
 	f.share = limit / len(present)
+	for a := range present {
+		if f.light[a] {
+			f.unused += f.unusedOf(f.held[a])
+		}
+	}
 	for _, p := range w.progs {
-		if p.waiting && f.held[p.agent] < f.share {
+		if p.waiting && f.light[p.agent] && f.held[p.agent] < f.share {
 			f.hungry[p.agent] = true
 		}
 	}
@@ -66,16 +139,62 @@ func (w *workingSet) overShare(p *wsProgram) bool {
 	return len(f.hungry) > 0 && f.held[p.agent] >= f.share
 }
 
-// admitted notes that p's agent took more of the set this round.
-func (w *workingSet) admittedFair(p *wsProgram) {
-	if f := w.fair; f != nil && f.held[p.agent] >= f.share {
+// othersUnused is the unused share of the light agents other than agent.
+func (f *fairState) othersUnused(agent string) int {
+	if f.light[agent] {
+		return f.unused - f.unusedOf(f.held[agent])
+	}
+	return f.unused
+}
+
+// intoReserve reports whether admitting p would take its agent past its share into the
+// room kept for the light agents' unused shares, so that a light agent's next program
+// finds room at once instead of waiting for a heavy agent's to end. An agent holding
+// nothing may always bring one program, or a program larger than a share would never
+// run. With FairLend no room is kept.
+func (w *workingSet) intoReserve(p *wsProgram, limit int) bool {
+	f := w.fair
+	if f == nil || w.cfg.FairLend {
+		return false
+	}
+	held := f.held[p.agent]
+	if held == 0 || held+p.tokens <= f.share {
+		return false
+	}
+	return w.used+p.tokens+f.othersUnused(p.agent) > limit
+}
+
+// admittedFair notes that p's agent, holding before what it held before p's admission,
+// took more of the set this round.
+func (w *workingSet) admittedFair(p *wsProgram, before int) {
+	f := w.fair
+	if f == nil {
+		return
+	}
+	if f.light[p.agent] {
+		f.unused -= f.unusedOf(before) - f.unusedOf(f.held[p.agent])
+	}
+	if f.held[p.agent] >= f.share {
 		delete(f.hungry, p.agent)
 	}
 }
 
-// mayReserve reports whether p may hold the starvation reservation: not while its agent
-// is at its share and an agent below it waits, or the bound would hand the room back to
-// the agent that fills the set.
+// mayReserve reports whether p may hold the starvation reservation (WorkingSet.Beta):
+// not while its agent holds its share and another agent waits below its own or a light
+// agent leaves some of its own unused, or the bound would hand the room back to the
+// agent that fills the set. Within an agent's share the bound holds as before.
 func (w *workingSet) mayReserve(p *wsProgram) bool {
-	return !w.overShare(p)
+	f := w.fair
+	if f == nil || f.held[p.agent] < f.share {
+		return true
+	}
+	return len(f.hungry) == 0 && (w.cfg.FairLend || f.othersUnused(p.agent) == 0)
+}
+
+// heldBy is what p's agent holds of the set (0 without fair share).
+func (w *workingSet) heldBy(p *wsProgram) int {
+	if w.fair == nil {
+		return 0
+	}
+	return w.fair.held[p.agent]
 }

@@ -54,6 +54,11 @@ type WorkingSet struct {
 	// tokens has a program waiting, programs of agents at or past theirs wait
 	// (fairshare.go). Off by default.
 	FairShare bool
+	// FairLend, with FairShare, lets an agent past its share take the room that light
+	// agents (those sending less than their share) leave unused, as long as none of
+	// them waits: the set stays full, but a light agent's next program then waits for a
+	// heavy agent's to end. Off: that room is kept (fairshare.go).
+	FairLend bool
 }
 
 type wsProgram struct {
@@ -119,7 +124,7 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}}
 	if cfg.FairShare {
-		s.ws.fair = &fairState{held: map[string]int{}, hungry: map[string]bool{}}
+		s.ws.fair = newFairState()
 	}
 }
 
@@ -240,6 +245,9 @@ func (w *workingSet) arrive(c *Call, now time.Duration) {
 		w.arrivals++
 		p = &wsProgram{key: key, agent: c.Agent, arrived: w.arrivals}
 		w.progs[key] = p
+		if w.fair != nil {
+			w.fair.arrived(c.Agent, now)
+		}
 	}
 	p.calls++
 	p.lastSeen = now
@@ -319,11 +327,15 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.used+p.tokens > limit && w.used > 0 {
 		return false
 	}
+	if w.reserved != p && w.intoReserve(p, limit) {
+		return false // the room is kept for agents below their share
+	}
+	before := w.heldBy(p)
 	w.seq++
 	p.active, p.admitted, p.order = true, now, w.seq
 	w.updateWaiting(p, now)
 	w.hold(p, p.tokens)
-	w.admittedFair(p)
+	w.admittedFair(p, before)
 	w.admits++
 	return true
 }
@@ -390,7 +402,7 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 		}
 	}
 	defer func() {
-		w.fairRound(int(w.cfg.High * float64(w.capacity(s))))
+		w.fairRound(int(w.cfg.High*float64(w.capacity(s))), now)
 		w.reserve(now)
 	}()
 	limit := int(w.cfg.Suspend * float64(w.capacity(s)))
