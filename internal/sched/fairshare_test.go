@@ -110,3 +110,20 @@ func TestDecayedDemand(t *testing.T) {
 		t.Fatalf("after two half-lives and one more arrival: %v, want 1.5", v)
 	}
 }
+
+// Light agents are not held to their share: l, light (2 programs against a mean of 3),
+// brings a second program past its share of 333 while m, light too, leaves 133 of its
+// own unused. Holding l to its share made light agents wait for each other.
+func TestFairShareLightAgentMayPassItsShare(t *testing.T) {
+	s := fairSched(t, WorkingSet{FairShare: true})
+	mustSubmit(t, s, &Call{ID: 1, Module: LLM, Agent: "l", Program: "l1", Tokens: 400}, 0)
+	mustSubmit(t, s, &Call{ID: 2, Module: LLM, Agent: "l", Program: "l2", Tokens: 400}, 0)
+	mustSubmit(t, s, &Call{ID: 3, Module: LLM, Agent: "m", Program: "m1", Tokens: 200}, 0)
+	for i := 4; i <= 9; i++ {
+		mustSubmit(t, s, &Call{ID: uint64(i), Module: LLM, Agent: "h", Program: "h" + strconv.Itoa(i), Tokens: 100}, 0)
+	}
+	// l1 and l2 (800) and m1 (1000) fill the set; h, heavy, gets in as room frees.
+	if got := ids(s.Dispatch(0)); got != "1 2 3" {
+		t.Fatalf("dispatched %q, want 1 2 3", got)
+	}
+}
