@@ -219,8 +219,9 @@ func diffSetup() Setup {
 func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) []diffStep {
 	t.Helper()
 	setup := diffSetup()
+	policy, afs := strings.CutSuffix(policy, "+afs")
 	policy, ws := strings.CutSuffix(policy, "+ws")
-	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws}
+	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws, AFS: afs}
 	v := &vsim{setup: setup, arm: arm, byID: map[uint64]*vcall{}}
 	p, err := sim.LookupProfile(setup.Profile)
 	if err != nil {
@@ -246,7 +247,7 @@ func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int)
 		t.Fatal(err)
 	}
 	if arm.WS {
-		cfg := setup.WS
+		cfg := wsConfig(setup, arm)
 		cfg.Capacity = wsCapacity
 		v.sched.EnableWorkingSet(cfg)
 	}
@@ -428,6 +429,7 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 			Core: &scriptCore{id: i, mu: &mu, live: live, release: release}})
 	}
 	var clock atomic.Int64
+	policy, afs := strings.CutSuffix(policy, "+afs")
 	policy, ws := strings.CutSuffix(policy, "+ws")
 	opts := kernel.Options{
 		Policy: policy, TimeSlice: setup.TimeSlice, PolicyConfig: setup.Policy,
@@ -439,6 +441,7 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 	if ws {
 		cfg := setup.WS
 		cfg.Capacity = wsCapacity
+		cfg.FairShare = afs
 		opts.WorkingSet = &cfg
 	}
 	k, err := kernel.New(opts, cores)
@@ -573,11 +576,11 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 // TestKernelAndVirtualDriverDecideAlike feeds the kernel's dispatcher and the virtual
 // bench's driver the same event script and requires the same decisions at every step,
 // under fifo, fair, rr, plas, psjf, and fifo, plas and psjf with working-set admission (the
-// kernel's default where the KV capacity is known). The script runs within the first
+// kernel's default where the KV capacity is known), psjf with fair-share admission too. The script runs within the first
 // time slice and quantum: it checks what rr and plas start, not their preemptions.
 func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
-	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws"} {
+	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws", "psjf+ws+afs"} {
 		t.Run(policy, func(t *testing.T) {
 			virt := virtualTrace(t, diffScript, policy, diffWSCapacity)
 			kern := kernelTrace(t, diffScript, policy, diffWSCapacity)
