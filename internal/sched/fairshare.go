@@ -15,12 +15,16 @@ import (
 //     agent at or past its share is admitted: the room that frees goes to the light one;
 //   - a heavy agent does not go past its share into the room the light agents leave
 //     unused of theirs (unless FairLend), so a light agent's next program finds room at
-//     once instead of waiting for a heavy agent's to end.
+//     once instead of waiting for a heavy agent's to end;
+//   - a light agent's program that still does not fit suspends programs of heavy agents
+//     past their share that are between calls (waiting on a tool) until it does.
 //
 // Light agents are admitted as without fair share, past their share if need be: they
 // send less than it over time, and holding them to it at every instant made them wait
 // for each other (in aios bench, 9.5 s of admission wait per light program against
-// 0.15 s without the heavy agent). Agents sending alike are all heavy, and then no rule
+// 0.15 s without the heavy agent). Suspending the heavy agent's idle programs cut the
+// rest of that wait (3.7 s) and took the light agents from 1.52-1.63× their slowdown
+// alone to 1.41-1.45× (docs/bench.md). Agents sending alike are all heavy, and then no rule
 // binds: admission is as without fair share, decision for decision.
 //
 // Ordering calls fairly (fair, VTC) does not isolate a light agent from a heavy one past
@@ -208,4 +212,18 @@ func (w *workingSet) heldBy(p *wsProgram) int {
 		return 0
 	}
 	return w.fair.held[p.agent]
+}
+
+// evictHeavy makes room for a light agent's program that does not fit by suspending
+// programs of heavy agents past their share that are between calls (waiting on a tool),
+// in makeRoom's order; their next calls wait to be admitted again, and may find their
+// prefix evicted: the heavy agent pays for the room it took.
+func (w *workingSet) evictHeavy(p *wsProgram, limit int) {
+	f := w.fair
+	if f == nil || !f.light[p.agent] {
+		return
+	}
+	w.suspendFor(p, limit, func(q *wsProgram) bool {
+		return !f.light[q.agent] && f.held[q.agent] > f.share
+	})
 }

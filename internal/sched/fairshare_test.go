@@ -127,3 +127,34 @@ func TestFairShareLightAgentMayPassItsShare(t *testing.T) {
 		t.Fatalf("dispatched %q, want 1 2 3", got)
 	}
 }
+
+// A light agent's program that does not fit suspends a heavy agent's program that is
+// between calls, while the heavy agent is past its share.
+func TestFairShareSuspendsHeavyForLight(t *testing.T) {
+	s := fairSched(t, WorkingSet{FairShare: true})
+	// h alone: its share is the whole set, and it fills it (3 × 300 = 900).
+	for i := 1; i <= 4; i++ {
+		mustSubmit(t, s, &Call{ID: uint64(i), Module: LLM, Agent: "h", Program: "h" + strconv.Itoa(i), Tokens: 300}, 0)
+	}
+	if got := ids(s.Dispatch(0)); got != "1 2 3" {
+		t.Fatalf("dispatched %q, want 1 2 3", got)
+	}
+	// h1 and h2 finish their calls and go to tools; h3 is still running.
+	s.Complete(s.runningCall(1), ms)
+	s.Complete(s.runningCall(2), ms)
+	// l (1 program against h's 4: light) brings 300: 900 + 300 > 1000. Two agents are
+	// present, a share is 500, and h holds 900: h2, the newest of h's programs between
+	// calls with equal contexts, is suspended, and l1 runs.
+	mustSubmit(t, s, &Call{ID: 5, Module: LLM, Agent: "l", Program: "l1", Tokens: 300}, 2*ms)
+	if got := ids(s.Dispatch(2 * ms)); got != "5" {
+		t.Fatalf("dispatched %q, want 5", got)
+	}
+	if active, tokens, _, suspends := s.WorkingSetStats(); active != 3 || tokens != 900 || suspends != 1 {
+		t.Fatalf("active %d tokens %d suspensions %d, want 3, 900, 1", active, tokens, suspends)
+	}
+	// h2's next call waits to be admitted again.
+	mustSubmit(t, s, &Call{ID: 6, Module: LLM, Agent: "h", Program: "h2", Tokens: 350}, 3*ms)
+	if got := ids(s.Dispatch(3 * ms)); got != "" {
+		t.Fatalf("suspended h2 ran: %q", got)
+	}
+}

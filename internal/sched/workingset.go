@@ -322,6 +322,9 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit)
 	}
+	if w.used+p.tokens > limit && w.used > 0 {
+		w.evictHeavy(p, limit)
+	}
 	// A program alone bigger than the limit is still admitted into an empty set, or it
 	// would never run.
 	if w.used+p.tokens > limit && w.used > 0 {
@@ -347,6 +350,12 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 // recompute what the engine evicts of it meanwhile, newest first among equals. Their
 // next calls wait to be admitted again.
 func (w *workingSet) makeRoom(p *wsProgram, limit int) {
+	w.suspendFor(p, limit, func(*wsProgram) bool { return true })
+}
+
+// suspendFor suspends active programs between calls that may (may says which) until p
+// fits, in makeRoom's order.
+func (w *workingSet) suspendFor(p *wsProgram, limit int, may func(*wsProgram) bool) {
 	var idle []*wsProgram
 	for _, q := range w.progs {
 		if q.active && q.calls == 0 {
@@ -366,6 +375,9 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int) {
 	for _, q := range idle {
 		if w.used+p.tokens <= limit {
 			return
+		}
+		if !may(q) {
+			continue
 		}
 		w.deactivate(q)
 		w.suspends++
