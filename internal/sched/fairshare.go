@@ -37,6 +37,7 @@ import (
 type fairState struct {
 	held   map[string]int      // tokens of each agent's active programs
 	demand map[string]*decayed // each agent's recent program arrivals
+	total  decayed             // all agents' together, kept as one count so that no sum depends on map order
 	light  map[string]bool     // agents whose recent arrivals are below their share, this round
 	share  int                 // tokens each present agent is entitled to, this round
 	hungry map[string]bool     // light agents below their share with a program waiting, this round
@@ -86,6 +87,8 @@ func (f *fairState) arrived(agent string, now time.Duration) {
 	}
 	d.valueAt(now)
 	d.v++
+	f.total.valueAt(now)
+	f.total.v++
 }
 
 // hold changes the active tokens by delta on p's behalf.
@@ -110,14 +113,12 @@ func (w *workingSet) fairRound(limit int, now time.Duration) {
 	clear(f.hungry)
 	clear(f.light)
 	f.unused = 0
-	total := 0.0
 	for a, d := range f.demand {
 		if d.valueAt(now) < 0.01 {
 			delete(f.demand, a) // gone for many half-lives
-			continue
 		}
-		total += d.v
 	}
+	total := f.total.valueAt(now)
 	for a, d := range f.demand {
 		if d.v < lightBelow*total/float64(len(f.demand)) {
 			f.light[a] = true
