@@ -50,8 +50,9 @@ type WorkingSet struct {
 	// their prefix evicted. Off by default: in aios bench at 1.2× load it held wait ÷
 	// service at Beta but cost p99 TCT and capacity (docs/bench.md).
 	Evict bool
-	// FairShare admits by agent: while an agent below its equal share of the set's
-	// tokens has a program waiting, programs of agents at or past theirs wait
+	// FairShare admits by agent (Agent Fair Share): each agent present is entitled to an
+	// equal share of the set, and agents sending more than the others are kept from the
+	// room that light agents leave unused and suspended to make room for their programs
 	// (fairshare.go). Off by default.
 	FairShare bool
 	// FairLend, with FairShare, lets an agent past its share take the room that light
@@ -316,7 +317,7 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 		return false // a starving program is admitted first
 	}
 	if w.reserved != p && w.overShare(p) {
-		return false // an agent below its share is waiting
+		return false // a light agent below its share is waiting
 	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
