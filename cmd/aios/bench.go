@@ -19,7 +19,7 @@ func benchCmd() *cobra.Command {
 	var arms, mode, out string
 	var sweep []float64
 	var routing string
-	var quiet bool
+	var quiet, perAgent bool
 	var scale bench.ScaleOptions
 	var sloTCT string
 	cmd := &cobra.Command{
@@ -88,6 +88,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 				return err
 			}
 			rep.WriteTable(cmd.OutOrStdout())
+			if perAgent || o.Heavy > 1 || o.Isolation {
+				rep.WriteAgents(cmd.OutOrStdout())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "(%s wall)\n", rep.Wall.Round(1e7))
 			if out != "" {
 				if err := rep.WriteFiles(out); err != nil {
@@ -99,7 +102,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, direct+affinity, kernel:<policy>[+ws[+swap]][+ttl] (+swap: virtual, with --kv-offload-gib)")
+	f.StringVar(&arms, "arms", "direct,kernel:fifo,kernel:rr", "comma-separated arms: direct, direct+affinity, kernel:<policy>[+ws[+afs][+swap]][+ttl][+aeg|+aeg-suspend] (+swap: virtual, with --kv-offload-gib; +aeg: virtual)")
 	f.StringVar(&o.Workload, "workload", "mixed", "react, swe, chat, lats, mixed or trace")
 	f.StringVar(&o.Trace, "trace", "", "JSONL trace file for --workload trace")
 	f.IntVar(&o.Programs, "programs", 0, "programs to run (default 200; 24 in real mode)")
@@ -111,6 +114,10 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
 	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
+	f.BoolVar(&o.Isolation, "isolation", false, "with --heavy and an open loop: also run every arm on the light agents' programs alone (same arrivals) and report their slowdown with the heavy agent against without")
+	f.BoolVar(&perAgent, "per-agent", false, "print each agent's slowdown and its ratio to its fair share (implied by --heavy and --isolation; up to 16 agents)")
+	f.BoolVar(&o.WS.FairShare, "ws-fair-share", false, "+ws arms: admit by agent, each entitled to an equal share of the working set (what +afs turns on for one arm)")
+	f.BoolVar(&o.WS.FairLend, "ws-fair-lend", false, "fair-share admission: let agents past their share take the room light agents leave unused (work-conserving; off: that room is kept for them)")
 	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
 	f.IntVar(&o.Cores, "cores", 1, "engines")
 	f.StringVar(&routing, "routing", string(sched.DefaultRouting), "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")

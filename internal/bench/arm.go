@@ -24,6 +24,7 @@ type Arm struct {
 	Affinity bool
 	Policy   string // kernel's scheduling policy
 	WS       bool   // working-set admission
+	AFS      bool   // fair-share admission by agent in the working set (+ws+afs)
 	TTL      bool   // tool-aware KV retention
 	// AEG passes the kernel's Agent Execution Graphs down to the engine as eviction
 	// hints: each call's blocks carry the predicted time to its program's next call,
@@ -38,7 +39,7 @@ type Arm struct {
 }
 
 // ParseArm reads "direct", "direct+affinity" or
-// "kernel:<policy>[+ws[+swap]][+ttl][+aeg|+aeg-suspend]".
+// "kernel:<policy>[+ws[+afs][+swap]][+ttl][+aeg|+aeg-suspend]".
 func ParseArm(s string) (Arm, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -49,7 +50,7 @@ func ParseArm(s string) (Arm, error) {
 	}
 	rest, ok := strings.CutPrefix(s, "kernel:")
 	if !ok || rest == "" {
-		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws[+swap]][+ttl][+aeg|+aeg-suspend] (policies: %v)", s, sched.PolicyNames())
+		return Arm{}, fmt.Errorf("arm %q: want direct, direct+affinity or kernel:<policy>[+ws[+afs][+swap]][+ttl][+aeg|+aeg-suspend] (policies: %v)", s, sched.PolicyNames())
 	}
 	a := Arm{Name: s, Kernel: true}
 	rest, a.AEGSuspend = strings.CutSuffix(rest, "+aeg-suspend")
@@ -57,12 +58,16 @@ func ParseArm(s string) (Arm, error) {
 	a.AEG = a.AEG || a.AEGSuspend
 	rest, a.TTL = strings.CutSuffix(rest, "+ttl")
 	rest, a.Swap = strings.CutSuffix(rest, "+swap")
+	rest, a.AFS = strings.CutSuffix(rest, "+afs")
 	a.Policy, a.WS = strings.CutSuffix(rest, "+ws")
 	if a.AEGSuspend && !a.WS {
 		return Arm{}, fmt.Errorf("arm %q: +aeg-suspend chooses whom the working set suspends, so it needs +ws", s)
 	}
 	if a.Swap && !a.WS {
 		return Arm{}, fmt.Errorf("arm %q: +swap is a mode of working-set admission; write kernel:%s+ws+swap", s, a.Policy)
+	}
+	if a.AFS && !a.WS {
+		return Arm{}, fmt.Errorf("arm %q: +afs shares the working set between agents; write kernel:%s+ws+afs", s, a.Policy)
 	}
 	if _, err := sched.NewPolicy(sched.Config{Name: a.Policy, Slice: time.Second}); err != nil {
 		return Arm{}, fmt.Errorf("arm %q: %w", s, err)
@@ -151,6 +156,14 @@ func policyConfig(s Setup, arm Arm) sched.Config {
 	pc := s.Policy
 	pc.Name, pc.Slice = arm.Policy, s.TimeSlice
 	return pc
+}
+
+// wsConfig is the working-set admission of a +ws arm.
+func wsConfig(s Setup, arm Arm) sched.WorkingSet {
+	ws := s.WS
+	ws.FairShare = ws.FairShare || arm.AFS
+	ws.Graph = ws.Graph || arm.AEGSuspend
+	return ws
 }
 
 // agentRetry is how agents of arm retry a refused call.

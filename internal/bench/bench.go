@@ -22,6 +22,9 @@ type Options struct {
 	Seed     uint64
 	Heavy    float64 // agent-0 issues this many times the programs of each other agent
 	AgentIDs int     // agents programs are attributed to (open loop)
+	// Isolation also runs every arm on the light agents' programs alone, at the same
+	// arrival times, and reports how much the heavy agent slows them (isolation.go).
+	Isolation bool
 
 	Agents       int     // closed loop: concurrent agents
 	Rate         float64 // open loop: programs per minute
@@ -67,7 +70,10 @@ type Report struct {
 	CeilingPerMin float64       `json:"ceiling_per_min,omitempty"`
 	Arms          []metrics.Arm `json:"arms"`
 	Sweep         []SweepPoint  `json:"sweep,omitempty"`
-	Wall          time.Duration `json:"-"`
+	// Isolation holds, with --isolation, each arm's light agents with the heavy agent
+	// against without it.
+	Isolation []IsolationArm `json:"isolation,omitempty"`
+	Wall      time.Duration  `json:"-"`
 }
 
 // SweepPoint is one arm at one load.
@@ -115,6 +121,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := checkSwapArms(o.Arms, o.Setup, o.Virtual); err != nil {
 		return nil, err
 	}
+	if o.Isolation && (o.Heavy <= 1 || o.Rate <= 0 && o.Load <= 0 || o.Workload == "trace") {
+		return nil, ErrIsolationSetup
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {
@@ -124,6 +133,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		Cores: o.Cores, EngineMode: string(o.Mode), KVOffloadGiB: o.KVOffloadGiB, Virtual: o.Virtual, Baseline: Baseline(o.Cores).Name}
 
 	units := len(o.Arms) + 1 + len(o.Sweep)
+	if o.Isolation {
+		units += len(o.Arms)
+	}
 	done := 0
 	step := func() {
 		done++
@@ -212,6 +224,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return nil, err
 			}
 			a.CapacityPerMin = &c
+		}
+		if o.Isolation {
+			iso, err := runIsolation(ctx, o, o.Setup, arm, progs, solo, &a)
+			if err != nil {
+				return nil, err
+			}
+			rep.Isolation = append(rep.Isolation, iso)
+			step()
 		}
 		rep.Arms = append(rep.Arms, a)
 		step()

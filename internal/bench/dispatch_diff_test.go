@@ -228,8 +228,9 @@ func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int)
 	if slo {
 		setup.SLO = SLOSpec{TCTSolo: 1, Solo: diffTCT}
 	}
+	policy, afs := strings.CutSuffix(policy, "+afs")
 	policy, ws := strings.CutSuffix(policy, "+ws")
-	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws}
+	arm := Arm{Name: "kernel:" + policy, Kernel: true, Policy: policy, WS: ws, AFS: afs}
 	v := &vsim{setup: setup, arm: arm, byID: map[uint64]*vcall{}}
 	p, err := sim.LookupProfile(setup.Profile)
 	if err != nil {
@@ -255,7 +256,7 @@ func virtualTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int)
 		t.Fatal(err)
 	}
 	if arm.WS {
-		cfg := setup.WS
+		cfg := wsConfig(setup, arm)
 		cfg.Capacity = wsCapacity
 		v.sched.EnableWorkingSet(cfg)
 	}
@@ -441,6 +442,7 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 	}
 	var clock atomic.Int64
 	policy, slo := strings.CutSuffix(policy, "+deadlines")
+	policy, afs := strings.CutSuffix(policy, "+afs")
 	policy, ws := strings.CutSuffix(policy, "+ws")
 	opts := kernel.Options{
 		Policy: policy, TimeSlice: setup.TimeSlice, PolicyConfig: setup.Policy,
@@ -452,6 +454,7 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 	if ws {
 		cfg := setup.WS
 		cfg.Capacity = wsCapacity
+		cfg.FairShare = afs
 		opts.WorkingSet = &cfg
 	}
 	if slo {
@@ -593,12 +596,12 @@ func kernelTrace(t *testing.T, sd diffScriptDef, policy string, wsCapacity int) 
 // bench's driver the same event script and requires the same decisions at every step,
 // under fifo, fair, rr, plas, psjf, slo (with and without deadlines), and fifo, plas,
 // psjf and slo with working-set admission (the kernel's default where the KV capacity
-// is known). The script runs within the first time slice and quantum: it checks what
-// rr and plas start, not their preemptions.
+// is known), psjf with fair-share admission too. The script runs within the first time
+// slice and quantum: it checks what rr and plas start, not their preemptions.
 func TestKernelAndVirtualDriverDecideAlike(t *testing.T) {
 	traces := map[string][]diffStep{}
 	for _, policy := range []string{"fifo", "fair", "fifo+ws", "rr", "plas", "plas+ws", "psjf", "psjf+ws",
-		"slo", "slo+ws", "slo+deadlines", "slo+ws+deadlines"} {
+		"psjf+ws+afs", "slo", "slo+ws", "slo+deadlines", "slo+ws+deadlines"} {
 		t.Run(policy, func(t *testing.T) {
 			virt := virtualTrace(t, diffScript, policy, diffWSCapacity)
 			kern := kernelTrace(t, diffScript, policy, diffWSCapacity)

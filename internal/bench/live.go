@@ -151,7 +151,7 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 	opts := kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice, MaxBypass: setup.MaxBypass,
 		Routing: sched.RoutingConfig{Mode: setup.Routing}, Retention: arm.TTL, PolicyConfig: policyConfig(setup, arm)}
 	if arm.WS {
-		ws := setup.WS
+		ws := wsConfig(setup, arm)
 		opts.WorkingSet = &ws
 	}
 	k, err := kernel.New(opts, cores)

@@ -33,7 +33,7 @@ type swapAt struct {
 // swapConfig is the working set of arm: the setup's, with swapping for +swap arms,
 // whose engines must have a CPU tier to swap to.
 func swapConfig(setup Setup, arm Arm, p sim.Profile) (sched.WorkingSet, error) {
-	ws := setup.WS
+	ws := wsConfig(setup, arm)
 	if !arm.Swap {
 		return ws, nil
 	}

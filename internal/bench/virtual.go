@@ -72,7 +72,6 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 			if err != nil {
 				return Result{}, err
 			}
-			ws.Graph = arm.AEGSuspend
 			v.sched.EnableWorkingSet(ws)
 			v.swap.on = ws.Swap
 		}

@@ -130,6 +130,17 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 	}
 	ws := cfg.Scheduler.WorkingSet
 	unknown := unknownCapacity(cfg, cores, learnErr)
+	if ws.FairShare && (ws.Enabled != nil && !*ws.Enabled || unknown != nil) {
+		// Fair shares are shares of the working set: without it they cannot work.
+		for _, c := range cores {
+			_ = c.Core.Close()
+		}
+		why := "scheduler.working_set.enabled is false"
+		if unknown != nil {
+			why = unknown.Error()
+		}
+		return nil, fmt.Errorf("scheduler.working_set.fair_share needs working-set admission, which is off: %s", why)
+	}
 	switch {
 	case ws.Enabled != nil && !*ws.Enabled:
 	case ws.Enabled != nil && unknown != nil:
@@ -142,7 +153,8 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		log.Info("working-set admission off: a KV capacity is unknown", "reason", unknown.Error())
 	default:
 		// The best safe configuration is the default: on wherever the capacity is known.
-		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict, Graph: ws.Graph, Tier: allTiered(cfg)}
+		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict,
+			Graph: ws.Graph, Tier: allTiered(cfg), FairShare: ws.FairShare, FairLend: ws.FairLend}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
 	for name, mc := range cfg.Scheduler.Modules {

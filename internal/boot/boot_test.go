@@ -210,6 +210,52 @@ func TestWorkingSetDefaultFollowsKnownCapacity(t *testing.T) {
 	}
 }
 
+// Fair shares are shares of the working set: asking for them where it is off, by
+// choice or for want of a KV capacity, fails at start-up and says why.
+func TestFairShareNeedsWorkingSet(t *testing.T) {
+	noMetrics := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(noMetrics.Close)
+	off := false
+	for _, tc := range []struct {
+		name    string
+		enabled *bool
+		model   config.Model
+		want    string
+	}{
+		{"off", &off, config.Model{Name: "s", Backend: "sim", Speed: 100, Cores: 1}, "enabled is false"},
+		{"unknown capacity", nil, config.Model{Name: "b", Backend: "vllm", Hostname: noMetrics.URL + "/v1", Cores: 1}, "max_tokens_inflight"},
+	} {
+		cfg := config.Defaults()
+		cfg.DataDir = t.TempDir()
+		cfg.Storage.Disabled = true
+		cfg.Scheduler.WorkingSet.Enabled = tc.enabled
+		cfg.Scheduler.WorkingSet.FairShare = true
+		cfg.LLMs.Models = []config.Model{tc.model}
+		sys, err := Build(cfg, nil)
+		if err == nil {
+			_ = sys.Kernel.Shutdown(context.Background())
+			t.Errorf("%s: started", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "fair_share") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Storage.Disabled = true
+	cfg.Scheduler.WorkingSet.FairShare = true
+	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Speed: 100, Cores: 1}}
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
+	if ws, on := sys.Kernel.WorkingSet(); !on || !ws.FairShare {
+		t.Fatalf("working set %+v on %v, want fair share", ws, on)
+	}
+}
+
 // Embeddings from a configured core: the simulated engine's, computed in process, are
 // what storage retrieves with; a core whose backend serves none is refused at start.
 func TestEmbeddingsFromCore(t *testing.T) {

@@ -295,6 +295,11 @@ type WorkingSet struct {
 	// Graph: suspend the program whose next LLM call its execution graph predicts
 	// furthest ahead, instead of the newest.
 	Graph bool `koanf:"graph"`
+	// FairShare: admit by agent, each present agent entitled to an equal share of the
+	// set, and room kept for agents sending less than theirs (Agent Fair Share).
+	// FairLend lets agents past their share use that room while no one waits for it.
+	FairShare bool `koanf:"fair_share"`
+	FairLend  bool `koanf:"fair_lend"`
 }
 
 type LLMs struct {
@@ -469,6 +474,9 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		c.LLMs.Models = []Model{{Name: DefaultSimModel, Backend: "sim"}}
 	}
 	var errs []error
+	if ws := c.Scheduler.WorkingSet; ws.FairLend && !ws.FairShare {
+		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_lend applies to fair-share admission; set fair_share: true as well, or drop fair_lend"))
+	}
 	for name := range c.Scheduler.Modules {
 		switch name {
 		case "llm", "memory", "storage", "tool":

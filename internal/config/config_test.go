@@ -292,3 +292,19 @@ func TestTelemetrySection(t *testing.T) {
 		t.Fatalf("the config's endpoint must win over OTEL_*: %q %v", cfg.Telemetry.OTLPEndpoint, err)
 	}
 }
+
+// Fair-share admission is read from the working set's section; lending without fair
+// share would do nothing, so it stops the start.
+func TestWorkingSetFairShare(t *testing.T) {
+	cfg, err := Load(writeFile(t, "scheduler:\n  working_set: {fair_share: true, fair_lend: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := cfg.Scheduler.WorkingSet; !ws.FairShare || !ws.FairLend {
+		t.Fatalf("%+v", ws)
+	}
+	_, err = Load(writeFile(t, "scheduler:\n  working_set: {fair_lend: true}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "fair_share") {
+		t.Fatalf("fair_lend without fair_share: %v", err)
+	}
+}

@@ -73,10 +73,21 @@ type WorkingSet struct {
 	// returns.
 	SwapRate   float64
 	SwapMargin time.Duration
+	// FairShare admits by agent (Agent Fair Share): each agent present is entitled to an
+	// equal share of the set, and agents sending more than the others are kept from the
+	// room that light agents leave unused and suspended to make room for their programs
+	// (fairshare.go). Off by default.
+	FairShare bool
+	// FairLend, with FairShare, lets an agent past its share take the room that light
+	// agents (those sending less than their share) leave unused, as long as none of
+	// them waits: the set stays full, but a light agent's next program then waits for a
+	// heavy agent's to end. Off: that room is kept (fairshare.go).
+	FairLend bool
 }
 
 type wsProgram struct {
 	key      string
+	agent    string
 	tokens   int // context of its latest call: what it holds in the cache
 	active   bool
 	admitted time.Duration
@@ -120,7 +131,8 @@ type workingSet struct {
 	// swaps are the moves Round hands the owner next; swapOuts and swapIns count them.
 	swaps             []Swap
 	swapOuts, swapIns int
-	returning         bool // a swapped-out program waits to be readmitted (holdNew)
+	returning         bool       // a swapped-out program waits to be readmitted (holdNew)
+	fair              *fairState // nil unless WorkingSet.FairShare
 }
 
 // EnableWorkingSet turns on program-level admission for the LLM module.
@@ -151,6 +163,9 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 		cfg.SwapMargin = 250 * time.Millisecond
 	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}, graph: s.graph}
+	if cfg.FairShare {
+		s.ws.fair = newFairState()
+	}
 }
 
 // WorkingSetStats reports the admission's counters: programs active now, their summed
@@ -272,13 +287,16 @@ func (w *workingSet) arrive(c *Call, now time.Duration) {
 	p := w.progs[key]
 	if p == nil {
 		w.arrivals++
-		p = &wsProgram{key: key, arrived: w.arrivals}
+		p = &wsProgram{key: key, agent: c.Agent, arrived: w.arrivals}
 		w.progs[key] = p
+		if w.fair != nil {
+			w.fair.arrived(c.Agent, now)
+		}
 	}
 	p.calls++
 	p.lastSeen = now
 	if p.active {
-		w.used += c.Tokens - p.tokens
+		w.hold(p, c.Tokens-p.tokens)
 	}
 	p.tokens = c.Tokens
 }
@@ -325,7 +343,7 @@ func (w *workingSet) updateWaiting(p *wsProgram, now time.Duration) {
 func (w *workingSet) deactivate(p *wsProgram) {
 	if p.active {
 		p.active = false
-		w.used -= p.tokens
+		w.hold(p, -p.tokens)
 	}
 }
 
@@ -344,6 +362,9 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.holdNew(p) {
 		return false
 	}
+	if w.reserved != p && w.overShare(p) {
+		return false // a light agent below its share is waiting
+	}
 	limit := int(w.cfg.High * float64(w.capacity(s)))
 	if p.swapped {
 		limit = w.returnLimit(s)
@@ -351,20 +372,28 @@ func (w *workingSet) admit(s *Scheduler, c *Call, now time.Duration) bool {
 	if w.reserved == p && w.cfg.Evict && w.used+p.tokens > limit {
 		w.makeRoom(p, limit, now)
 	}
+	if w.used+p.tokens > limit && w.used > 0 {
+		w.evictHeavy(p, limit, now)
+	}
 	// A program alone bigger than the limit is still admitted into an empty set, or it
 	// would never run.
 	if w.used+p.tokens > limit && w.used > 0 {
 		return false
+	}
+	if w.reserved != p && w.intoReserve(p, limit) {
+		return false // the room is kept for agents below their share
 	}
 	w.activate(p, now)
 	return true
 }
 
 func (w *workingSet) activate(p *wsProgram, now time.Duration) {
+	before := w.heldBy(p)
 	w.seq++
 	p.active, p.admitted, p.order, p.swapped = true, now, w.seq, false
 	w.updateWaiting(p, now)
-	w.used += p.tokens
+	w.hold(p, p.tokens)
+	w.admittedFair(p, before)
 	w.admits++
 }
 
@@ -375,6 +404,12 @@ func (w *workingSet) activate(p *wsProgram, now time.Duration) {
 // recompute what the engine evicts of it meanwhile, newest first among equals. Their
 // next calls wait to be admitted again.
 func (w *workingSet) makeRoom(p *wsProgram, limit int, now time.Duration) {
+	w.suspendFor(p, limit, now, func(*wsProgram) bool { return true })
+}
+
+// suspendFor suspends active programs between calls that may (may says which) until p
+// fits, in makeRoom's order.
+func (w *workingSet) suspendFor(p *wsProgram, limit int, now time.Duration, may func(*wsProgram) bool) {
 	var idle []*wsProgram
 	for _, q := range w.progs {
 		if q.active && q.calls == 0 {
@@ -400,6 +435,9 @@ func (w *workingSet) makeRoom(p *wsProgram, limit int, now time.Duration) {
 		if w.used+p.tokens <= limit {
 			return
 		}
+		if !may(q) {
+			continue
+		}
 		w.deactivate(q)
 		w.suspends++
 		w.swapOut(q)
@@ -414,7 +452,7 @@ func (w *workingSet) reserve(now time.Duration) {
 	}
 	var best *wsProgram
 	for _, p := range w.progs {
-		if !p.waiting || !w.starving(p, now) {
+		if !p.waiting || !w.starving(p, now) || !w.mayReserve(p) {
 			continue
 		}
 		if best == nil || w.ratio(p, now) > w.ratio(best, now) || w.ratio(p, now) == w.ratio(best, now) && p.arrived < best.arrived {
@@ -435,7 +473,10 @@ func (w *workingSet) maintain(s *Scheduler, now time.Duration) {
 			w.forget(p)
 		}
 	}
-	defer w.reserve(now)
+	defer func() {
+		w.fairRound(int(w.cfg.High*float64(w.capacity(s))), now)
+		w.reserve(now)
+	}()
 	limit := int(w.cfg.Suspend * float64(w.capacity(s)))
 	if w.used <= limit {
 		return

@@ -135,6 +135,11 @@ type Arm struct {
 	// time: the bound plas/atlas's anti-starvation (β) is meant to keep.
 	WaitServiceMax   float64            `json:"wait_service_max"`
 	PerAgentSlowdown map[string]float64 `json:"per_agent_slowdown"`
+	// AgentShares and AFSDeviation are Agent Fair Share (FairShare): by default every
+	// agent is entitled to the mean of the per-agent slowdowns; an isolation run
+	// replaces the light agents' entitlement with their slowdown without the heavy one.
+	AgentShares  []AgentShare `json:"agent_fair_share"`
+	AFSDeviation float64      `json:"afs_max_deviation"`
 
 	PrefixHitRate float64 `json:"prefix_hit_rate"`
 	// Engine utilisation (virtual mode; set by the harness): fraction of the span the
@@ -259,10 +264,13 @@ func Summarize(arm string, progs []Program, calls []Call, span time.Duration) Ar
 	}
 	slices.Sort(agents)
 	perAgent := make([]float64, len(agents))
+	counts := map[string]int{}
 	for k, ag := range agents {
 		perAgent[k] = Mean(agentSlow[ag])
 		a.PerAgentSlowdown[ag] = perAgent[k]
+		counts[ag] = len(agentSlow[ag])
 	}
+	a.AgentShares, a.AFSDeviation = FairShare(a.PerAgentSlowdown, counts, nil)
 	a.JainSlowdown = orZero(Jain(perAgent))
 	// A zero minimum (a program that took no time) would give +Inf, which JSON cannot hold.
 	if len(perAgent) > 0 && slices.Min(perAgent) > 0 {

@@ -239,7 +239,7 @@ func TestArmJSON(t *testing.T) {
 		"tct_mean_s", "tct_geomean_s", "tct_p50_s", "tct_p99_s", "ttft_p50_s", "ttft_p99_s",
 		"call_latency_p50_s", "call_latency_p99_s", "time_queued_frac", "time_executing_frac",
 		"time_in_tools_frac", "slowdown_mean", "jain_slowdown", "slowdown_max_min", "wait_service_max",
-		"per_agent_slowdown", "prefix_hit_rate", "engine_busy", "batch_mean", "kv_occupancy",
+		"per_agent_slowdown", "agent_fair_share", "afs_max_deviation", "prefix_hit_rate", "engine_busy", "batch_mean", "kv_occupancy",
 		"preemptions", "failed_calls", "retries"}
 	for _, k := range want {
 		if _, ok := m[k]; !ok {
