@@ -565,4 +565,13 @@ func (k *Kernel) EndProgram(program string) {
 	k.slo.end(program)
 	k.mu.Unlock()
 	k.poke()
+	if k.retain != nil {
+		// The end-of-program hint: in aios bench most of what execution-graph eviction
+		// hints save comes from evicting ended programs' contexts first (docs/bench.md).
+		for _, e := range k.cores {
+			if s, ok := e.cfg.Core.(llm.SessionEnder); ok {
+				s.EndSession(program)
+			}
+		}
+	}
 }

@@ -48,3 +48,39 @@ func TestToolAwareRetention(t *testing.T) {
 		t.Fatalf("after one ~30ms wait the TTL for search is %v, want about twice that", ttl)
 	}
 }
+
+// With retention hints on, a program's end reaches engines that take the hint: the
+// simulated engine puts the session's context first in line for eviction. Without them
+// nothing is sent.
+func TestEndProgramTellsTheEngine(t *testing.T) {
+	for _, retain := range []bool{true, false} {
+		core, err := simcore.New(simcore.Config{Config: sim.Config{Model: "sim", Speed: 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newKernel(t, Options{Retention: retain}, CoreConfig{Model: "sim", Backend: "sim", Core: core})
+		call := func(program string) {
+			t.Helper()
+			if _, _, err := k.CallLLM(context.Background(), LLMCall{Agent: "a", Program: program, Request: llm.Request{
+				Messages: userMsg(strings.Repeat("context words ", 300)), MaxTokens: 4}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call("s1")
+		k.EndProgram("s1")
+		if retain {
+			deadline := time.Now().Add(10 * time.Second)
+			for core.Live().Stats().ForgottenBlocks == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if core.Live().Stats().ForgottenBlocks == 0 {
+				t.Fatal("the ended session's context was not demoted")
+			}
+			continue
+		}
+		call("s2") // the engine applies what it is sent in order: an end hint would be in by now
+		if n := core.Live().Stats().ForgottenBlocks; n != 0 {
+			t.Fatalf("without retention hints the engine demoted %d blocks", n)
+		}
+	}
+}

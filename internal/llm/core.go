@@ -86,6 +86,14 @@ type Core interface {
 	Close() error
 }
 
+// SessionEnder is implemented by cores that take the hint that a session has ended:
+// its KV cache will not be reused, so the engine may evict it before contexts still in
+// use (the simulator, sim.Live.EndSession). The kernel sends it with its other
+// retention hints (kv_retention).
+type SessionEnder interface {
+	EndSession(session string)
+}
+
 // EstimateTokens is a quick upper-bound guess of a prompt's token count (about four
 // bytes a token, plus per-message framing), for admission before the backend counts.
 func EstimateTokens(msgs []api.Message, tools []api.Tool) int {

@@ -102,6 +102,9 @@ type Stats struct {
 	PrefetchedBlocks      int64         // of the loaded blocks, those Prefetch copied ahead of use
 	ExternalQueries       int64
 	ExternalHits          int64
+	// ForgottenBlocks counts cached blocks Forget put first in line for eviction: the
+	// contexts of ended programs.
+	ForgottenBlocks int64
 }
 
 // StepResult is one iteration. Its slices are reused by the next Step.

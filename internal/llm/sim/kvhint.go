@@ -130,12 +130,21 @@ func (e *Engine) Forget(tokens []uint32, keep int) int {
 	r := &Request{Prompt: tokens}
 	n := len(tokens) / e.bs
 	r.ensureHashes(n, e.bs)
+	return e.forgetHashes(r.hashes[:n], keep/e.bs)
+}
+
+// forgetHashes is Forget on a context's block hashes, past its first keep blocks.
+func (e *Engine) forgetHashes(hashes []uint64, keep int) int {
+	if e.kv == nil || !e.kv.caching {
+		return 0
+	}
 	var ids []int32
-	for k := keep / e.bs; k < n; k++ {
-		if id, ok := e.kv.cached[r.hashes[k]]; ok && e.kv.blocks[id].ref == 0 {
+	for k := keep; k < len(hashes); k++ {
+		if id, ok := e.kv.cached[hashes[k]]; ok && e.kv.blocks[id].ref == 0 {
 			ids = append(ids, id)
 		}
 	}
 	e.kv.demote(ids)
+	e.stats.ForgottenBlocks += int64(len(ids))
 	return len(ids)
 }

@@ -100,6 +100,7 @@ type Live struct {
 
 	// Owned by the loop goroutine.
 	reqs       map[uint64]*liveReq
+	sess       sessions
 	vnow       time.Duration
 	anchorWall time.Time
 	anchorVirt time.Duration
@@ -108,6 +109,7 @@ type Live struct {
 type command struct {
 	submit *liveReq
 	cancel *liveReq
+	end    string // a session that has ended (EndSession)
 	at     time.Time
 }
 
@@ -119,6 +121,9 @@ type liveReq struct {
 	out    *shaped // a tool call's arguments or a JSON answer, decided in advance
 	notify chan struct{}
 	prevAt time.Duration // loop-owned: the last token's time, for inter-token latency
+	// session and keep, the tokens it shares with other sessions, for EndSession.
+	session string
+	keep    int
 
 	mu       sync.Mutex
 	produced int
@@ -288,7 +293,10 @@ func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
 		return nil, err
 	}
 	r.ID = l.nextID.Add(1)
-	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1)}
+	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1), session: req.Session}
+	if req.Messages != nil {
+		lr.keep = sharedPrefix(req.Messages, req.Tools)
+	}
 	if out != nil {
 		lr.tool = out.tool
 	}
@@ -472,6 +480,10 @@ func (l *Live) catchUp() {
 }
 
 func (l *Live) apply(c command) {
+	if c.end != "" {
+		l.endSession(c.end)
+		return
+	}
 	if lr := c.cancel; lr != nil {
 		if _, ok := l.reqs[lr.r.ID]; ok {
 			l.eng.Cancel(lr.r, l.vnow)
@@ -539,6 +551,7 @@ func (l *Live) deliver(st *StepResult) {
 		lr.produced = r.NumOutput
 		lr.result = res
 		lr.mu.Unlock()
+		l.remember(lr)
 		l.complete(lr, nil)
 	}
 }

@@ -58,6 +58,9 @@ func (c *Core) Capacity() llm.Capacity       { return c.cap }
 func (c *Core) Health(context.Context) error { return nil }
 func (c *Core) Close() error                 { return c.live.Close() }
 
+// EndSession passes the kernel's end-of-session hint to the engine (llm.SessionEnder).
+func (c *Core) EndSession(session string) { c.live.EndSession(session) }
+
 // Generate implements llm.Core.
 func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Delta)) (*llm.Result, error) {
 	g := sim.GenRequest{

@@ -1,0 +1,59 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A session's end demotes its latest context past the system prompt, which other
+// sessions share: the blocks demoted are its full blocks beyond the shared prefix.
+func TestLiveEndSessionForgetsItsContext(t *testing.T) {
+	l := newTestLive(t, fast)
+	bs := l.eng.bs
+	msgs := []Message{{Role: "system", Content: strings.Repeat("rules ", 3*bs)},
+		{Role: "user", Content: strings.Repeat("task ", 4*bs)}}
+	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := sharedPrefix(msgs, nil)
+	want := int64(res.PromptTokens/bs - shared/bs)
+	if want <= 0 {
+		t.Fatalf("test set-up: prompt %d tokens, shared %d", res.PromptTokens, shared)
+	}
+	l.EndSession("unknown") // ignored
+	l.EndSession("a")
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().ForgottenBlocks == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := l.Stats().ForgottenBlocks; got != want {
+		t.Fatalf("forgot %d blocks, want %d (the prompt's full blocks past the %d shared tokens)", got, want, shared)
+	}
+	// Forgotten once: a second end of the same session does nothing.
+	l.EndSession("a")
+	if _, err := l.Generate(context.Background(), GenRequest{Messages: chat, MaxTokens: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats().ForgottenBlocks; got != want {
+		t.Fatalf("after a second end: forgot %d blocks in all, want %d", got, want)
+	}
+}
+
+// At most maxSessions sessions are remembered, the least recently finished dropped.
+func TestLiveRemembersBoundedSessions(t *testing.T) {
+	l := &Live{eng: newTestEngine(t, "test", ModeVLLM, PolicyFCFS)}
+	for i := 0; i < maxSessions+10; i++ {
+		lr := &liveReq{r: &Request{Prompt: ids(uint64(i), 2*l.eng.bs)}, session: fmt.Sprintf("s%d", i)}
+		l.remember(lr)
+	}
+	if n := l.sess.lru.Len(); n != maxSessions || len(l.sess.byKey) != maxSessions {
+		t.Fatalf("remembered %d sessions (%d keys), want %d", n, len(l.sess.byKey), maxSessions)
+	}
+	if _, ok := l.sess.byKey["s0"]; ok {
+		t.Error("the first session finished is still remembered")
+	}
+}
