@@ -154,7 +154,8 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 	default:
 		// The best safe configuration is the default: on wherever the capacity is known.
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict,
-			Graph: ws.Graph, Tier: allTiered(cfg), FairShare: ws.FairShare, FairLend: ws.FairLend}
+			Graph: ws.Graph, Tier: allTiered(cfg), FairShare: ws.FairShare, FairLend: ws.FairLend,
+			Swap: ws.Swap, SwapRate: swapRate(cores)}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)
 	for name, mc := range cfg.Scheduler.Modules {
@@ -328,4 +329,22 @@ func allTiered(cfg config.Config) bool {
 		}
 	}
 	return len(cfg.LLMs.Models) > 0
+}
+
+// swapRate is the slowest rate, in tokens per second, at which the simulated cores'
+// CPU tiers copy KV back to the GPU: the working set warms a swapped-out program that
+// long before its tool returns (sched.WorkingSet.SwapRate). 0 when no core has a tier.
+func swapRate(cores []kernel.CoreConfig) float64 {
+	rate := 0.0
+	for _, c := range cores {
+		sc, ok := c.Core.(*simcore.Core)
+		if !ok {
+			continue
+		}
+		p := sc.Live().Profile()
+		if r := p.OffloadBandwidth / float64(p.KVBytesPerToken); r > 0 && (rate == 0 || r < rate) {
+			rate = r
+		}
+	}
+	return rate
 }

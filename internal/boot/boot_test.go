@@ -322,3 +322,26 @@ func TestAllTiered(t *testing.T) {
 		t.Error("no models: all tiered")
 	}
 }
+
+// A swapping working set over simulated engines with CPU tiers builds, with the tiers'
+// copy rate for its warm-ups, and serves calls.
+func TestBuildWorkingSetSwap(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Storage.Disabled = true
+	cfg.Scheduler.WorkingSet.Swap = true
+	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Speed: 100, Cores: 1, KVOffloadGiB: 1}}
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
+	ws, on := sys.Kernel.WorkingSet()
+	if !on || !ws.Swap || ws.SwapRate <= 0 {
+		t.Fatalf("working set %+v on %v, want swapping with a copy rate", ws, on)
+	}
+	res, _, err := sys.Kernel.CallLLM(context.Background(), kernel.LLMCall{Agent: "a", Program: "p", Request: userReq("hello")})
+	if err != nil || res.Text == "" {
+		t.Fatalf("%v %+v", err, res)
+	}
+}

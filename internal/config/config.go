@@ -300,6 +300,11 @@ type WorkingSet struct {
 	// FairLend lets agents past their share use that room while no one waits for it.
 	FairShare bool `koanf:"fair_share"`
 	FairLend  bool `koanf:"fair_lend"`
+	// Swap: a program that starts a long tool through the kernel, or is suspended, has
+	// its KV copied to the engine's CPU tier and leaves the set; it is copied back and
+	// readmitted just before the tool is expected to end. Needs every model to be a sim
+	// model with kv_offload_gib.
+	Swap bool `koanf:"swap"`
 }
 
 type LLMs struct {
@@ -474,6 +479,13 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		c.LLMs.Models = []Model{{Name: DefaultSimModel, Backend: "sim"}}
 	}
 	var errs []error
+	if c.Scheduler.WorkingSet.Swap {
+		for i, m := range c.LLMs.Models {
+			if m.Backend != "sim" || m.KVOffloadGiB <= 0 {
+				errs = append(errs, fmt.Errorf("scheduler.working_set.swap moves KV through a CPU tier, and llms.models[%d] (%s, backend %s) has none: only sim models with kv_offload_gib have one the kernel can drive; give it a tier or drop swap", i, m.Name, m.Backend))
+			}
+		}
+	}
 	if ws := c.Scheduler.WorkingSet; ws.FairLend && !ws.FairShare {
 		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_lend applies to fair-share admission; set fair_share: true as well, or drop fair_lend"))
 	}

@@ -308,3 +308,18 @@ func TestWorkingSetFairShare(t *testing.T) {
 		t.Fatalf("fair_lend without fair_share: %v", err)
 	}
 }
+
+// Swapping through a CPU tier needs every model to have one the kernel can drive.
+func TestWorkingSetSwapNeedsTiers(t *testing.T) {
+	cfg, err := Load(writeFile(t, "scheduler:\n  working_set: {swap: true}\nllms:\n  models:\n    - {name: s, backend: sim, kv_offload_gib: 1}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Scheduler.WorkingSet.Swap {
+		t.Fatalf("%+v", cfg.Scheduler.WorkingSet)
+	}
+	_, err = Load(writeFile(t, "scheduler:\n  working_set: {swap: true}\nllms:\n  models:\n    - {name: s, backend: sim}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "swap") || !strings.Contains(err.Error(), "kv_offload_gib") {
+		t.Fatalf("swap with a model without a tier: %v", err)
+	}
+}

@@ -265,9 +265,13 @@ func New(opts Options, cores []CoreConfig) (*Kernel, error) {
 // would be served one at a time. A configuration that cannot work fails at start-up.
 func checkWorkingSet(ws *sched.WorkingSet, cores []*coreEntry) error {
 	if ws != nil && ws.Swap {
-		// Its swaps (sched.Round.Swaps) would be asked for and never carried out, and the
-		// programs swapped out would be admitted past as if their KV had left the GPU.
-		return fmt.Errorf("kernel: working_set swap is not supported by the kernel yet: it cannot tell its cores to store or prefetch a session's KV cache (aios bench --virtual has it as +swap arms)")
+		// Swaps asked of a core that cannot carry them out would let admission count
+		// contexts as gone from the GPU that never left it.
+		for _, e := range cores {
+			if _, ok := e.cfg.Core.(llm.SessionSwapper); !ok {
+				return fmt.Errorf("kernel: working_set swap needs cores that can move a session's KV cache through a CPU tier, and core %d (model %q, %s) cannot: only the simulated engine with kv_offload_gib can", e.id, e.cfg.Model, e.cfg.Backend)
+			}
+		}
 	}
 	if ws == nil || ws.Capacity > 0 {
 		return nil
@@ -346,6 +350,7 @@ func (k *Kernel) dispatcher() {
 			}
 			k.modules[a.Call.Module].start(sc, a)
 		}
+		k.applySwaps(r.Swaps)
 		next, hasNext := r.Next, r.HasNext
 		closing := k.closing && len(k.inflight) == 0
 		k.mu.Unlock()

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,12 +74,61 @@ func TestWorkingSetNeedsKnownCapacity(t *testing.T) {
 	newKernel(t, Options{WorkingSet: &sched.WorkingSet{Capacity: 4096}}, CoreConfig{Model: "m", Backend: "vllm", Core: unknown})
 }
 
-// The kernel cannot carry swaps to its cores, so a working set that asks for them is
+// A working set that swaps needs cores that can carry swaps out; any other core is
 // refused at start-up rather than admitting as if contexts had left the GPU.
 func TestWorkingSetSwapRefused(t *testing.T) {
 	core := &funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 2000}}
 	_, err := New(Options{WorkingSet: &sched.WorkingSet{Swap: true}}, []CoreConfig{{Model: "m", Backend: "test", Core: core}})
 	if err == nil || !strings.Contains(err.Error(), "swap") {
 		t.Fatalf("New with a swapping working set: %v, want a refusal naming swap", err)
+	}
+}
+
+// swapCore records the swaps the kernel hands it.
+type swapCore struct {
+	funcCore
+	mu    sync.Mutex
+	swaps []string
+}
+
+func (c *swapCore) SwapSession(session string, in bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dir := "out"
+	if in {
+		dir = "in"
+	}
+	c.swaps = append(c.swaps, session+":"+dir)
+}
+
+func (c *swapCore) seen() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.swaps...)
+}
+
+// A program that starts a long tool through the kernel is swapped out to the tier and
+// warmed back in before the tool is expected to end: the kernel hands both moves to the
+// core.
+func TestWorkingSetSwapsReachTheCore(t *testing.T) {
+	core := &swapCore{funcCore: funcCore{cap: llm.Capacity{MaxInflight: 8, MaxTokens: 100_000},
+		gen: func(context.Context, *llm.Request, func(llm.Delta)) (*llm.Result, error) {
+			return &llm.Result{Text: "ok", FinishReason: "stop"}, nil
+		}}}
+	ws := &sched.WorkingSet{Swap: true, SwapAfter: 50 * time.Millisecond, SwapMargin: 10 * time.Millisecond}
+	k := newKernel(t, Options{WorkingSet: ws}, CoreConfig{Model: "m", Backend: "test", Core: core})
+	if _, _, err := k.CallLLM(context.Background(), LLMCall{Agent: "a", Program: "p", Request: llm.Request{Messages: userMsg("hi"), MaxTokens: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	k.sched.ToolStarted("p", "search", 200*time.Millisecond, k.now())
+	k.mu.Unlock()
+	k.poke()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(core.seen()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := core.seen(); len(got) != 2 || got[0] != "p:out" || got[1] != "p:in" {
+		t.Fatalf("swaps handed to the core: %v, want [p:out p:in]", got)
 	}
 }

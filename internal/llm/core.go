@@ -94,6 +94,14 @@ type SessionEnder interface {
 	EndSession(session string)
 }
 
+// SessionSwapper is implemented by cores whose engine has a CPU KV tier and can move a
+// session's KV cache through it on the kernel's word (sched.Round.Swaps): out, copy the
+// session's latest context to the tier while it waits on a long tool; in, copy it back
+// before the tool returns (the simulator, sim.Live.SwapSession).
+type SessionSwapper interface {
+	SwapSession(session string, in bool)
+}
+
 // EstimateTokens is a quick upper-bound guess of a prompt's token count (about four
 // bytes a token, plus per-message framing), for admission before the backend counts.
 func EstimateTokens(msgs []api.Message, tools []api.Tool) int {

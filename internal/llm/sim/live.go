@@ -110,6 +110,8 @@ type command struct {
 	submit *liveReq
 	cancel *liveReq
 	end    string // a session that has ended (EndSession)
+	swap   string // a session to move through the CPU tier (SwapSession)
+	swapIn bool
 	at     time.Time
 }
 
@@ -482,6 +484,10 @@ func (l *Live) catchUp() {
 func (l *Live) apply(c command) {
 	if c.end != "" {
 		l.endSession(c.end)
+		return
+	}
+	if c.swap != "" {
+		l.swapSession(c.swap, c.swapIn)
 		return
 	}
 	if lr := c.cancel; lr != nil {

@@ -75,3 +75,26 @@ func sharedPrefix(msgs []Message, tools []Tool) int {
 	ids, _ := encodeChat(msgs, tools, "", false)
 	return len(ids)
 }
+
+// SwapSession moves session's latest context through the CPU KV tier: out copies it
+// there (Engine.Store: the GPU keeps its eviction order), in copies back what the GPU
+// lost (Engine.Prefetch, paid by the next step). Without a tier, or for a session not
+// remembered, it does nothing.
+func (l *Live) SwapSession(session string, in bool) {
+	if session != "" {
+		l.send(command{swap: session, swapIn: in})
+	}
+}
+
+func (l *Live) swapSession(name string, in bool) {
+	e, ok := l.sess.byKey[name]
+	if !ok {
+		return
+	}
+	r := &Request{hashes: e.Value.(*sessionCtx).hashes}
+	if in {
+		l.eng.Prefetch(r)
+	} else {
+		l.eng.Store(r)
+	}
+}

@@ -57,3 +57,34 @@ func TestLiveRemembersBoundedSessions(t *testing.T) {
 		t.Error("the first session finished is still remembered")
 	}
 }
+
+// SwapSession out copies a session's latest context to the CPU tier, block for block;
+// in, with every block still on the GPU, copies nothing back.
+func TestLiveSwapSession(t *testing.T) {
+	cfg := fast
+	cfg.KVOffloadGiB = 1
+	l := newTestLive(t, cfg)
+	bs := l.eng.bs
+	msgs := []Message{{Role: "system", Content: "rules"}, {Role: "user", Content: strings.Repeat("task ", 4*bs)}}
+	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.Stats().OffloadStoredBlocks
+	l.SwapSession("a", false)
+	want := before + int64(res.PromptTokens/bs)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().OffloadStoredBlocks < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := l.Stats().OffloadStoredBlocks; got != want {
+		t.Fatalf("stored %d blocks in all, want %d (the prompt's %d full blocks)", got, want, res.PromptTokens/bs)
+	}
+	l.SwapSession("a", true)
+	if _, err := l.Generate(context.Background(), GenRequest{Messages: chat, MaxTokens: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats().PrefetchedBlocks; got != 0 {
+		t.Fatalf("prefetched %d blocks of a context still on the GPU", got)
+	}
+}

@@ -61,6 +61,10 @@ func (c *Core) Close() error                 { return c.live.Close() }
 // EndSession passes the kernel's end-of-session hint to the engine (llm.SessionEnder).
 func (c *Core) EndSession(session string) { c.live.EndSession(session) }
 
+// SwapSession carries out the kernel's swaps through the engine's CPU tier
+// (llm.SessionSwapper).
+func (c *Core) SwapSession(session string, in bool) { c.live.SwapSession(session, in) }
+
 // Generate implements llm.Core.
 func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Delta)) (*llm.Result, error) {
 	g := sim.GenRequest{
