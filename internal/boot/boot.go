@@ -126,6 +126,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			InputWeight: cfg.Scheduler.Fair.InputWeight, OutputWeight: cfg.Scheduler.Fair.OutputWeight,
 			Weights:      cfg.Scheduler.Fair.Weights,
 			ProgramAging: cfg.Scheduler.PSJF.ProgramAging,
+			SLOBound:     cfg.Scheduler.SLOBound,
 		},
 	}
 	ws := cfg.Scheduler.WorkingSet

@@ -61,6 +61,12 @@ func TestBuildAppliesSchedulerConfig(t *testing.T) {
 	if _, err := Build(cfg, nil); err == nil {
 		t.Fatal("a negative psjf program_aging was accepted")
 	}
+	cfg.Scheduler.PSJF.ProgramAging = 0
+	cfg.Scheduler.Policy = "slo"
+	cfg.Scheduler.SLOBound = -1
+	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), "bound") {
+		t.Fatalf("a negative slo_bound: %v", err)
+	}
 }
 
 // With no policy configured the LLM module runs the default, psjf; the service

@@ -251,6 +251,10 @@ type Scheduler struct {
 	PSJF PSJF `koanf:"psjf"`
 	// SLO are agents' and tenants' service-level objectives (slo.go), for the slo policy.
 	SLO []SLO `koanf:"slo"`
+	// SLOBound is the slo policy's fairness bound, in VTC counter tokens: clients within
+	// it of the least-served one are ordered by deadline (0: twice the costliest queued
+	// call, VTC's own bound).
+	SLOBound float64 `koanf:"slo_bound"`
 	// Modules are per-module settings, keyed llm, memory, storage, tool; the llm entry's
 	// policy, when set, wins over Policy.
 	Modules map[string]ModuleScheduler `koanf:"modules"`
