@@ -30,7 +30,7 @@ type WorkingSet struct {
 	// Tier says the engines back their KV cache with a CPU offload tier, which changes
 	// the default marks: what overcommitting the GPU evicts is then copied back at
 	// PCIe speed instead of recomputed, and in aios bench marks of 1.2 / 1.3 beat 0.9 /
-	// 1.0 on every run with a tier (mean TCT 8–10% lower, p99 9%; docs/bench.md).
+	// 1.0 on every run with a tier (mean TCT 5–10% lower, p99 6–9%; docs/bench.md).
 	Tier bool
 	// Idle is how long an active program with no call queued or running stays active
 	// before it is presumed finished (default 60s), for owners that do not call
