@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
@@ -22,6 +23,7 @@ func benchCmd() *cobra.Command {
 	var quiet, perAgent bool
 	var scale bench.ScaleOptions
 	var sloTCT string
+	var weights map[string]string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Run agents with and without the kernel on the same simulated engines",
@@ -50,6 +52,13 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			}
 			if err = o.SLO.ParseTCTObjective(sloTCT); err != nil {
 				return err
+			}
+			if o.Policy.Weights, err = parseWeights(weights); err != nil {
+				return err
+			}
+			o.WS.Weights = o.Policy.Weights
+			if o.WS.FairHalfLife < 0 || o.WS.FairLight < 0 || o.WS.FairLight > 1 {
+				return fmt.Errorf("--ws-fair-half-life must not be negative and --ws-fair-light must be within (0, 1]")
 			}
 			o.Mode = sim.Mode(mode)
 			o.Sweep = sweep
@@ -118,6 +127,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.BoolVar(&perAgent, "per-agent", false, "print each agent's slowdown and its ratio to its fair share (implied by --heavy and --isolation; up to 16 agents)")
 	f.BoolVar(&o.WS.FairShare, "ws-fair-share", false, "+ws arms: admit by agent, each entitled to an equal share of the working set (what +afs turns on for one arm)")
 	f.BoolVar(&o.WS.FairLend, "ws-fair-lend", false, "fair-share admission: let agents past their share take the room light agents leave unused (work-conserving; off: that room is kept for them)")
+	f.DurationVar(&o.WS.FairHalfLife, "ws-fair-half-life", 0, "fair-share admission: how fast an agent's record of program arrivals forgets (default 5m)")
+	f.Float64Var(&o.WS.FairLight, "ws-fair-light", 0, "fair-share admission: an agent is light below this fraction of its weighted share of arrivals (default 0.8)")
+	f.StringToStringVar(&weights, "weights", nil, "agents' weights, e.g. agent-0=4: their share under kernel:fair arms and fair-share admission (missing: 1)")
 	f.StringVar(&o.Profile, "profile", "llama3-8b-h100", "engine profile: "+strings.Join(sim.ProfileNames(), ", "))
 	f.IntVar(&o.Cores, "cores", 1, "engines")
 	f.StringVar(&routing, "routing", string(sched.DefaultRouting), "kernel arms with several cores: least-loaded, round-robin, affinity, cache-aware")
@@ -149,4 +161,20 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.Float64Var(&o.Policy.SLOBound, "slo-bound", 0, "kernel:slo arms: counter lead within which a client's calls are ordered by deadline (default: twice the costliest queued call)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
+}
+
+// parseWeights reads --weights: agent=weight pairs, each weight a positive number.
+func parseWeights(kv map[string]string) (map[string]float64, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]float64, len(kv))
+	for agent, v := range kv {
+		w, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(w > 0) || math.IsInf(w, 1) {
+			return nil, fmt.Errorf("--weights %s=%s: want a positive number", agent, v)
+		}
+		out[agent] = w
+	}
+	return out, nil
 }

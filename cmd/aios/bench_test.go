@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aios-go/aios/internal/bench"
@@ -21,5 +22,23 @@ func TestBenchBeladyNeedsVirtual(t *testing.T) {
 		if !errors.Is(err, bench.ErrBeladyLive) && !errors.Is(err, bench.ErrBeladyMode) {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+// Weights are agent=number pairs, each positive; anything else stops the run before it
+// starts.
+func TestBenchWeights(t *testing.T) {
+	for _, bad := range []string{"agent-0=x", "agent-0=0", "agent-0=-1", "agent-0=+Inf"} {
+		cmd := benchCmd()
+		cmd.SetArgs([]string{"--virtual", "--programs", "2", "--quiet", "--weights", bad})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "want a positive number") {
+			t.Errorf("--weights %s: %v", bad, err)
+		}
+	}
+	got, err := parseWeights(map[string]string{"a": "2", "b": "0.5"})
+	if err != nil || len(got) != 2 || got["a"] != 2 || got["b"] != 0.5 {
+		t.Fatalf("parseWeights: %v %v", got, err)
 	}
 }

@@ -156,6 +156,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 		// The best safe configuration is the default: on wherever the capacity is known.
 		opts.WorkingSet = &sched.WorkingSet{High: ws.High, Suspend: ws.Suspend, Idle: ws.Idle, Beta: ws.Beta, Evict: ws.Evict,
 			Graph: ws.Graph, Tier: allTiered(cfg), FairShare: ws.FairShare, FairLend: ws.FairLend,
+			Weights: cfg.Scheduler.Fair.Weights, FairHalfLife: ws.FairHalfLife, FairLight: ws.FairLight,
 			Swap: ws.Swap, SwapRate: swapRate(cores)}
 	}
 	opts.Modules = make(map[sched.Module]kernel.ModuleOptions)

@@ -251,14 +251,16 @@ func TestFairShareNeedsWorkingSet(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Storage.Disabled = true
 	cfg.Scheduler.WorkingSet.FairShare = true
+	cfg.Scheduler.WorkingSet.FairLight = 0.6
+	cfg.Scheduler.Fair.Weights = map[string]float64{"tenant-a": 2}
 	cfg.LLMs.Models = []config.Model{{Name: "s", Backend: "sim", Speed: 100, Cores: 1}}
 	sys, err := Build(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
-	if ws, on := sys.Kernel.WorkingSet(); !on || !ws.FairShare {
-		t.Fatalf("working set %+v on %v, want fair share", ws, on)
+	if ws, on := sys.Kernel.WorkingSet(); !on || !ws.FairShare || ws.FairLight != 0.6 || ws.Weights["tenant-a"] != 2 {
+		t.Fatalf("working set %+v on %v, want fair share with fair_light 0.6 and the fair policy's weights", ws, on)
 	}
 }
 

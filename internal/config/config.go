@@ -6,10 +6,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,6 +306,11 @@ type WorkingSet struct {
 	// FairLend lets agents past their share use that room while no one waits for it.
 	FairShare bool `koanf:"fair_share"`
 	FairLend  bool `koanf:"fair_lend"`
+	// FairHalfLife is how fast fair share forgets an agent's program arrivals (5m), and
+	// FairLight the fraction of its weighted share of arrivals below which an agent is
+	// light (0.8). Agents' shares follow scheduler.fair.weights.
+	FairHalfLife time.Duration `koanf:"fair_half_life"`
+	FairLight    float64       `koanf:"fair_light"`
 	// Swap: a program that starts a long tool through the kernel, or is suspended, has
 	// its KV copied to the engine's CPU tier and leaves the set; it is copied back and
 	// readmitted just before the tool is expected to end. Needs every model to be a sim
@@ -493,6 +500,7 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 	if ws := c.Scheduler.WorkingSet; ws.FairLend && !ws.FairShare {
 		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_lend applies to fair-share admission; set fair_share: true as well, or drop fair_lend"))
 	}
+	errs = append(errs, checkFairShare(c.Scheduler)...)
 	for name := range c.Scheduler.Modules {
 		switch name {
 		case "llm", "memory", "storage", "tool":
@@ -698,4 +706,27 @@ func (c *Config) providerKey(backend string) string {
 		return os.Getenv("GEMINI_API_KEY")
 	}
 	return ""
+}
+
+// checkFairShare refuses fair-share settings that cannot mean anything: a negative
+// memory, a light threshold outside (0, 1], and agents' weights that are not positive
+// (a share of nothing, or of less).
+func checkFairShare(s Scheduler) []error {
+	var errs []error
+	ws := s.WorkingSet
+	if (ws.FairHalfLife != 0 || ws.FairLight != 0) && !ws.FairShare {
+		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_half_life and fair_light apply to fair-share admission; set fair_share: true as well, or drop them"))
+	}
+	if ws.FairHalfLife < 0 {
+		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_half_life must not be negative, got %v", ws.FairHalfLife))
+	}
+	if ws.FairLight < 0 || ws.FairLight > 1 || math.IsNaN(ws.FairLight) {
+		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_light must be within (0, 1] (0: the default, 0.8), got %v", ws.FairLight))
+	}
+	for _, agent := range slices.Sorted(maps.Keys(s.Fair.Weights)) {
+		if w := s.Fair.Weights[agent]; !(w > 0) || math.IsInf(w, 1) {
+			errs = append(errs, fmt.Errorf("scheduler.fair.weights.%s must be a positive number, got %v", agent, w))
+		}
+	}
+	return errs
 }

@@ -307,6 +307,26 @@ func TestWorkingSetFairShare(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fair_share") {
 		t.Fatalf("fair_lend without fair_share: %v", err)
 	}
+	cfg, err = Load(writeFile(t, "scheduler:\n  fair: {weights: {a: 3}}\n  working_set: {fair_share: true, fair_half_life: 2m, fair_light: 0.5}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := cfg.Scheduler.WorkingSet; ws.FairHalfLife != 2*time.Minute || ws.FairLight != 0.5 || cfg.Scheduler.Fair.Weights["a"] != 3 {
+		t.Fatalf("%+v %v", ws, cfg.Scheduler.Fair.Weights)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"working_set: {fair_share: true, fair_half_life: -1m}", "fair_half_life must not be negative"},
+		{"working_set: {fair_share: true, fair_light: 1.5}", "fair_light must be within"},
+		{"working_set: {fair_share: true, fair_light: -0.1}", "fair_light must be within"},
+		{"working_set: {fair_light: 0.5}", "set fair_share: true"},
+		{"fair: {weights: {a: 0}}\n  working_set: {fair_share: true}", "weights.a must be a positive number"},
+		{"fair: {weights: {b: -2}}", "weights.b must be a positive number"},
+	} {
+		_, err := Load(writeFile(t, "scheduler:\n  "+bad.yaml+"\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: got %v, want an error saying %q", bad.yaml, err, bad.want)
+		}
+	}
 }
 
 // Swapping through a CPU tier needs every model to have one the kernel can drive.

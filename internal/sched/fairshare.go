@@ -1,15 +1,18 @@
 package sched
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"time"
 )
 
 // Fair-share admission (WorkingSet.FairShare): the working set is the resource that
 // degrades past capacity, so it is what an agent's share is counted in. Every agent with
-// a program in the set or waiting for it is entitled to an equal share of the set's
-// tokens. An agent is light while it has recently sent fewer programs than the others
-// (lightBelow), heavy otherwise. The rules restrain heavy agents only:
+// a program in the set or waiting for it is entitled to a share of the set's tokens in
+// proportion to its weight (WorkingSet.Weights; equal shares by default). An agent is
+// light while it has recently sent fewer programs than its weight entitles it to
+// (WorkingSet.FairLight), heavy otherwise. The rules restrain heavy agents only:
 //
 //   - while a light agent below its share has a program waiting, no program of a heavy
 //     agent at or past its share is admitted: the room that frees goes to the light one;
@@ -35,48 +38,62 @@ import (
 
 // fairState is the fair-share bookkeeping of a working set, kept only when it is on.
 type fairState struct {
-	held   map[string]int      // tokens of each agent's active programs
-	demand map[string]*decayed // each agent's recent program arrivals
-	total  decayed             // all agents' together, kept as one count so that no sum depends on map order
-	light  map[string]bool     // agents whose recent arrivals are below their share, this round
-	share  int                 // tokens each present agent is entitled to, this round
-	hungry map[string]bool     // light agents below their share with a program waiting, this round
-	unused int                 // summed share that present light agents do not hold, this round
+	held     map[string]int      // tokens of each agent's active programs
+	demand   map[string]*decayed // each agent's recent program arrivals
+	total    decayed             // all agents' together, kept as one count so that no sum depends on map order
+	light    map[string]bool     // agents whose recent arrivals are below their share, this round
+	share    map[string]int      // tokens each present agent is entitled to, this round
+	hungry   map[string]bool     // light agents below their share with a program waiting, this round
+	unused   int                 // summed share that present light agents do not hold, this round
+	weights  map[string]float64  // WorkingSet.Weights
+	halfLife time.Duration       // WorkingSet.FairHalfLife
+	lightAt  float64             // WorkingSet.FairLight
 }
 
 const (
-	// demandHalfLife is how fast an agent's record of program arrivals forgets: long
-	// enough to hold a few dozen programs of an agent sending a few a minute, so one
-	// burst does not make a light agent heavy.
-	demandHalfLife = 5 * time.Minute
-	// lightBelow: an agent is light while its recent arrivals are below this fraction
-	// of the mean over agents. Agents sending alike sit at the mean and, with the noise
-	// of arrivals, would flip across it; below 0.8 they stay heavy, so a workload of
-	// equal agents keeps no room back, while an agent sending a quarter of the heavy
-	// one's (aios bench --heavy 4: 1/11 of programs against a mean of 1/8) is light.
-	lightBelow = 0.8
+	// defaultFairHalfLife is how fast an agent's record of program arrivals forgets:
+	// long enough to hold a few dozen programs of an agent sending a few a minute, so
+	// one burst does not make a light agent heavy.
+	defaultFairHalfLife = 5 * time.Minute
+	// defaultFairLight: an agent is light while its recent arrivals are below this
+	// fraction of its share of them (the mean over agents, with equal weights). Agents
+	// sending alike sit at the mean and, with the noise of arrivals, would flip across
+	// it; below 0.8 they stay heavy, so a workload of equal agents keeps no room back,
+	// while an agent sending a quarter of the heavy one's (aios bench --heavy 4: 1/11 of
+	// programs against a mean of 1/8) is light.
+	defaultFairLight = 0.8
 )
 
-// decayed is a count that halves every demandHalfLife.
+// decayed is a count that halves every half-life.
 type decayed struct {
 	v  float64
 	at time.Duration
 }
 
-func (d *decayed) valueAt(now time.Duration) float64 {
+func (d *decayed) valueAt(now, halfLife time.Duration) float64 {
 	if now > d.at {
-		d.v *= math.Exp2(-float64(now-d.at) / float64(demandHalfLife))
+		d.v *= math.Exp2(-float64(now-d.at) / float64(halfLife))
 		d.at = now
 	}
 	return d.v
 }
 
-func newFairState() *fairState {
-	return &fairState{held: map[string]int{}, demand: map[string]*decayed{}, light: map[string]bool{}, hungry: map[string]bool{}}
+func newFairState(cfg WorkingSet) *fairState {
+	return &fairState{held: map[string]int{}, demand: map[string]*decayed{}, light: map[string]bool{},
+		share: map[string]int{}, hungry: map[string]bool{}, weights: cfg.Weights,
+		halfLife: cfg.FairHalfLife, lightAt: cfg.FairLight}
 }
 
-// unusedOf is what of its share an agent holding held leaves unused.
-func (f *fairState) unusedOf(held int) int { return max(f.share-held, 0) }
+// weight is agent's weight (1 unless WorkingSet.Weights says otherwise).
+func (f *fairState) weight(agent string) float64 {
+	if w, ok := f.weights[agent]; ok {
+		return w
+	}
+	return 1
+}
+
+// unusedOf is what of its share agent, holding held, leaves unused.
+func (f *fairState) unusedOf(agent string, held int) int { return max(f.share[agent]-held, 0) }
 
 // arrived records a new program of agent.
 func (f *fairState) arrived(agent string, now time.Duration) {
@@ -85,9 +102,9 @@ func (f *fairState) arrived(agent string, now time.Duration) {
 		d = &decayed{at: now}
 		f.demand[agent] = d
 	}
-	d.valueAt(now)
+	d.valueAt(now, f.halfLife)
 	d.v++
-	f.total.valueAt(now)
+	f.total.valueAt(now, f.halfLife)
 	f.total.v++
 }
 
@@ -103,8 +120,9 @@ func (w *workingSet) hold(p *wsProgram, delta int) {
 }
 
 // fairRound computes the shares for one dispatch round: the admission limit split over
-// the agents present (with a program active or waiting), who is below its share and
-// waiting, who is light, and how much of their shares the light agents leave unused.
+// the agents present (with a program active or waiting) by weight, who is below its
+// share and waiting, who is light, and how much of their shares the light agents leave
+// unused.
 func (w *workingSet) fairRound(limit int, now time.Duration) {
 	f := w.fair
 	if f == nil {
@@ -112,35 +130,48 @@ func (w *workingSet) fairRound(limit int, now time.Duration) {
 	}
 	clear(f.hungry)
 	clear(f.light)
+	clear(f.share)
 	f.unused = 0
 	for a, d := range f.demand {
-		if d.valueAt(now) < 0.01 {
+		if d.valueAt(now, f.halfLife) < 0.01 {
 			delete(f.demand, a) // gone for many half-lives
 		}
 	}
-	total := f.total.valueAt(now)
-	for a, d := range f.demand {
-		if d.v < lightBelow*total/float64(len(f.demand)) {
+	// Sums over maps are taken in sorted order, so that rounding cannot make two runs
+	// of the same arrivals decide differently.
+	known := slices.Sorted(maps.Keys(f.demand))
+	var weights float64
+	for _, a := range known {
+		weights += f.weight(a)
+	}
+	total := f.total.valueAt(now, f.halfLife)
+	for _, a := range known {
+		if f.demand[a].v < f.lightAt*total*f.weight(a)/weights {
 			f.light[a] = true
 		}
 	}
-	present := map[string]bool{}
+	seen := map[string]bool{}
 	for _, p := range w.progs {
 		if p.active || p.waiting {
-			present[p.agent] = true
+			seen[p.agent] = true
 		}
 	}
-	if len(present) == 0 {
+	if len(seen) == 0 {
 		return
 	}
-	f.share = limit / len(present)
-	for a := range present {
+	present := slices.Sorted(maps.Keys(seen))
+	weights = 0
+	for _, a := range present {
+		weights += f.weight(a)
+	}
+	for _, a := range present {
+		f.share[a] = int(float64(limit) * f.weight(a) / weights)
 		if f.light[a] {
-			f.unused += f.unusedOf(f.held[a])
+			f.unused += f.unusedOf(a, f.held[a])
 		}
 	}
 	for _, p := range w.progs {
-		if p.waiting && f.light[p.agent] && f.held[p.agent] < f.share {
+		if p.waiting && f.light[p.agent] && f.held[p.agent] < f.share[p.agent] {
 			f.hungry[p.agent] = true
 		}
 	}
@@ -153,13 +184,13 @@ func (w *workingSet) overShare(p *wsProgram) bool {
 	if f == nil || f.light[p.agent] {
 		return false
 	}
-	return len(f.hungry) > 0 && f.held[p.agent] >= f.share
+	return len(f.hungry) > 0 && f.held[p.agent] >= f.share[p.agent]
 }
 
 // othersUnused is the unused share of the light agents other than agent.
 func (f *fairState) othersUnused(agent string) int {
 	if f.light[agent] {
-		return f.unused - f.unusedOf(f.held[agent])
+		return f.unused - f.unusedOf(agent, f.held[agent])
 	}
 	return f.unused
 }
@@ -174,7 +205,7 @@ func (w *workingSet) intoReserve(p *wsProgram, limit int) bool {
 		return false
 	}
 	held := f.held[p.agent]
-	if held == 0 || held+p.tokens <= f.share {
+	if held == 0 || held+p.tokens <= f.share[p.agent] {
 		return false
 	}
 	return w.used+p.tokens+f.othersUnused(p.agent) > limit
@@ -188,9 +219,9 @@ func (w *workingSet) admittedFair(p *wsProgram, before int) {
 		return
 	}
 	if f.light[p.agent] {
-		f.unused -= f.unusedOf(before) - f.unusedOf(f.held[p.agent])
+		f.unused -= f.unusedOf(p.agent, before) - f.unusedOf(p.agent, f.held[p.agent])
 	}
-	if f.held[p.agent] >= f.share {
+	if f.held[p.agent] >= f.share[p.agent] {
 		delete(f.hungry, p.agent)
 	}
 }
@@ -201,7 +232,7 @@ func (w *workingSet) admittedFair(p *wsProgram, before int) {
 // agent that fills the set. Within an agent's share the bound holds as before.
 func (w *workingSet) mayReserve(p *wsProgram) bool {
 	f := w.fair
-	if f == nil || f.held[p.agent] < f.share {
+	if f == nil || f.held[p.agent] < f.share[p.agent] {
 		return true
 	}
 	return len(f.hungry) == 0 && (w.cfg.FairLend || f.othersUnused(p.agent) == 0)
@@ -225,6 +256,6 @@ func (w *workingSet) evictHeavy(p *wsProgram, limit int, now time.Duration) {
 		return
 	}
 	w.suspendFor(p, limit, now, func(q *wsProgram) bool {
-		return !f.light[q.agent] && f.held[q.agent] > f.share
+		return !f.light[q.agent] && f.held[q.agent] > f.share[q.agent]
 	})
 }

@@ -3,6 +3,7 @@ package sched
 import (
 	"strconv"
 	"testing"
+	"time"
 )
 
 // fairSched is one core of 1000 KV tokens, admission up to all of it, fifo order.
@@ -97,16 +98,17 @@ func TestFairShareWithEqualAgentsIsPlainAdmission(t *testing.T) {
 	}
 }
 
-// An agent's record of arrivals halves every demandHalfLife.
+// An agent's record of arrivals halves every half-life.
 func TestDecayedDemand(t *testing.T) {
-	f := newFairState()
+	const hl = time.Minute
+	f := newFairState(WorkingSet{FairHalfLife: hl})
 	f.arrived("a", 0)
 	f.arrived("a", 0)
-	if v := f.demand["a"].valueAt(demandHalfLife); v != 1 {
+	if v := f.demand["a"].valueAt(hl, hl); v != 1 {
 		t.Fatalf("after one half-life: %v, want 1", v)
 	}
-	f.arrived("a", 2*demandHalfLife)
-	if v := f.demand["a"].valueAt(2 * demandHalfLife); v != 1.5 {
+	f.arrived("a", 2*hl)
+	if v := f.demand["a"].valueAt(2*hl, hl); v != 1.5 {
 		t.Fatalf("after two half-lives and one more arrival: %v, want 1.5", v)
 	}
 }
@@ -156,5 +158,50 @@ func TestFairShareSuspendsHeavyForLight(t *testing.T) {
 	mustSubmit(t, s, &Call{ID: 6, Module: LLM, Agent: "h", Program: "h2", Tokens: 350}, 3*ms)
 	if got := ids(s.Dispatch(3 * ms)); got != "" {
 		t.Fatalf("suspended h2 ran: %q", got)
+	}
+}
+
+// Weights split the set: with h at weight 4 and l at 1, h's share is 800 of 1000 and l's
+// 200, and h, sending 4 programs against l's 1, is exactly at its weighted share of
+// arrivals, so neither is light and admission is plain: h1-h3 fill 900 and l1 waits.
+// With equal weights the same arrivals make l light (the first test).
+func TestFairShareWeightsSplitTheSet(t *testing.T) {
+	s := fairSched(t, WorkingSet{FairShare: true, Weights: map[string]float64{"h": 4}})
+	submitHeavyAndLight(t, s)
+	if got := ids(s.Dispatch(0)); got != "1 2 3" {
+		t.Fatalf("h at weight 4: dispatched %q, want 1 2 3", got)
+	}
+	if f := s.ws.fair; f.share["h"] != 800 || f.share["l"] != 200 || f.light["l"] || f.light["h"] {
+		t.Fatalf("shares %v, light %v; want h 800, l 200, no one light", f.share, f.light)
+	}
+}
+
+// A heavier weight keeps an agent light at a higher rate of arrivals: l at weight 3 sends
+// 2 programs against h's 4 (its weighted share of 6 arrivals is 6 × 3/4 = 4.5, and
+// 2 < 0.8 × 4.5), so it is light, and its share is 750: h1 comes in, h2 would take h
+// past its 250 into the 750 - 0 l leaves unused, and l1 and l2 (300 + 300 + 300 <=
+// 1000) are admitted.
+func TestFairShareWeightedLightAgentGetsItsShare(t *testing.T) {
+	s := fairSched(t, WorkingSet{FairShare: true, Weights: map[string]float64{"l": 3}})
+	for i := 1; i <= 4; i++ {
+		mustSubmit(t, s, &Call{ID: uint64(i), Module: LLM, Agent: "h", Program: "h" + strconv.Itoa(i), Tokens: 300}, 0)
+	}
+	mustSubmit(t, s, &Call{ID: 5, Module: LLM, Agent: "l", Program: "l1", Tokens: 300}, 0)
+	mustSubmit(t, s, &Call{ID: 6, Module: LLM, Agent: "l", Program: "l2", Tokens: 300}, 0)
+	if got := ids(s.Dispatch(0)); got != "1 5 6" {
+		t.Fatalf("dispatched %q, want 1 5 6", got)
+	}
+	if f := s.ws.fair; f.share["l"] != 750 || f.share["h"] != 250 || !f.light["l"] {
+		t.Fatalf("shares %v, light %v; want l 750 and light, h 250", f.share, f.light)
+	}
+}
+
+// The light threshold is configurable: at 0.2, l's 1 program against h's 4 (0.2 × 2.5
+// = 0.5 < 1) is not light, and admission is plain.
+func TestFairShareLightThreshold(t *testing.T) {
+	s := fairSched(t, WorkingSet{FairShare: true, FairLight: 0.2})
+	submitHeavyAndLight(t, s)
+	if got := ids(s.Dispatch(0)); got != "1 2 3" {
+		t.Fatalf("dispatched %q, want 1 2 3", got)
 	}
 }

@@ -83,6 +83,16 @@ type WorkingSet struct {
 	// them waits: the set stays full, but a light agent's next program then waits for a
 	// heavy agent's to end. Off: that room is kept (fairshare.go).
 	FairLend bool
+	// Weights are agents' weights in FairShare (missing: 1): an agent's share of the set,
+	// and how many programs it may send while still light, are in proportion to its
+	// weight. The kernel passes the fair policy's (scheduler.fair.weights).
+	Weights map[string]float64
+	// FairHalfLife is how fast FairShare forgets an agent's program arrivals (default
+	// 5 min): the window over which it tells heavy agents from light ones.
+	FairHalfLife time.Duration
+	// FairLight: an agent is light while its recent arrivals are below this fraction of
+	// its weighted share of all agents' (default 0.8).
+	FairLight float64
 }
 
 type wsProgram struct {
@@ -162,9 +172,15 @@ func (s *Scheduler) EnableWorkingSet(cfg WorkingSet) {
 	if cfg.SwapMargin <= 0 {
 		cfg.SwapMargin = 250 * time.Millisecond
 	}
+	if cfg.FairHalfLife <= 0 {
+		cfg.FairHalfLife = defaultFairHalfLife
+	}
+	if cfg.FairLight <= 0 {
+		cfg.FairLight = defaultFairLight
+	}
 	s.ws = &workingSet{cfg: cfg, progs: map[string]*wsProgram{}, graph: s.graph}
 	if cfg.FairShare {
-		s.ws.fair = newFairState()
+		s.ws.fair = newFairState(cfg)
 	}
 }
 
