@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aios-go/aios/internal/bench"
+	"github.com/aios-go/aios/internal/bench/workload"
 	"github.com/aios-go/aios/internal/llm/sim"
 	"github.com/aios-go/aios/internal/sched"
 )
@@ -24,6 +25,7 @@ func benchCmd() *cobra.Command {
 	var scale bench.ScaleOptions
 	var sloTCT string
 	var weights map[string]string
+	var burst string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Run agents with and without the kernel on the same simulated engines",
@@ -57,6 +59,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 				return err
 			}
 			o.WS.Weights = o.Policy.Weights
+			if o.Burst, err = parseBurst(burst); err != nil {
+				return err
+			}
 			if o.WS.FairHalfLife < 0 || o.WS.FairLight < 0 || o.WS.FairLight > 1 {
 				return fmt.Errorf("--ws-fair-half-life must not be negative and --ws-fair-light must be within (0, 1]")
 			}
@@ -122,6 +127,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.IntVar(&o.CapacityDraws, "capacity-draws", 3, "arrival draws the baseline's capacity is measured on (the run's own first; the spread is reported)")
 	f.BoolVar(&o.FindCapacity, "find-capacity", false, "find each arm's capacity: highest rate with p99 TCT <= 3x solo p99")
 	f.Float64Var(&o.Heavy, "heavy", 0, "agent-0 sends this many times the programs of each other agent")
+	f.StringVar(&burst, "burst", "", "with --heavy and an open loop: agent-0 sends --heavy times its share only over this window of the run's programs, FROM:TO in fractions (0.25:0.75: the middle half), and arrivals speed up there by what it adds")
 	f.IntVar(&o.AgentIDs, "agent-ids", 8, "open loop: agents the programs belong to")
 	f.BoolVar(&o.Isolation, "isolation", false, "with --heavy and an open loop: also run every arm on the light agents' programs alone (same arrivals) and report their slowdown with the heavy agent against without")
 	f.BoolVar(&perAgent, "per-agent", false, "print each agent's slowdown and its ratio to its fair share (implied by --heavy and --isolation; up to 16 agents)")
@@ -177,4 +183,20 @@ func parseWeights(kv map[string]string) (map[string]float64, error) {
 		out[agent] = w
 	}
 	return out, nil
+}
+
+// parseBurst reads --burst FROM:TO, fractions of the run's programs.
+func parseBurst(v string) (*workload.Burst, error) {
+	if v == "" {
+		return nil, nil
+	}
+	from, to, ok := strings.Cut(v, ":")
+	b := &workload.Burst{}
+	var err1, err2 error
+	b.From, err1 = strconv.ParseFloat(from, 64)
+	b.To, err2 = strconv.ParseFloat(to, 64)
+	if !ok || err1 != nil || err2 != nil || !b.Valid() {
+		return nil, fmt.Errorf("--burst %q: want FROM:TO, fractions of the run's programs with 0 <= FROM < TO <= 1, e.g. 0.25:0.75", v)
+	}
+	return b, nil
 }

@@ -42,3 +42,29 @@ func TestBenchWeights(t *testing.T) {
 		t.Fatalf("parseWeights: %v %v", got, err)
 	}
 }
+
+// A burst needs a heavy agent, an open loop and a window within the run.
+func TestBenchBurst(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--burst", "0.5"}, "want FROM:TO"},
+		{[]string{"--burst", "0.6:0.4"}, "want FROM:TO"},
+		{[]string{"--burst", "0:1.5"}, "want FROM:TO"},
+		{[]string{"--burst", "0.2:0.4", "--rate", "10"}, bench.ErrBurstSetup.Error()},
+		{[]string{"--burst", "0.2:0.4", "--heavy", "3"}, bench.ErrBurstSetup.Error()},
+	} {
+		cmd := benchCmd()
+		cmd.SetArgs(append([]string{"--virtual", "--programs", "4", "--quiet", "--arms", "direct"}, tc.args...))
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	b, err := parseBurst("0.25:0.75")
+	if err != nil || b.From != 0.25 || b.To != 0.75 {
+		t.Fatalf("parseBurst: %+v %v", b, err)
+	}
+}

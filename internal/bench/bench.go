@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -22,6 +23,9 @@ type Options struct {
 	Seed     uint64
 	Heavy    float64 // agent-0 issues this many times the programs of each other agent
 	AgentIDs int     // agents programs are attributed to (open loop)
+	// Burst limits Heavy to a window of the run and raises the arrival rate there by
+	// what agent-0 adds, so the other agents keep their rate (workload.BurstArrivals).
+	Burst *workload.Burst
 	// Isolation also runs every arm on the light agents' programs alone, at the same
 	// arrival times, and reports how much the heavy agent slows them (isolation.go).
 	Isolation bool
@@ -47,20 +51,24 @@ type Options struct {
 
 // Report is what a run measured.
 type Report struct {
-	Workload       string   `json:"workload"`
-	Programs       int      `json:"programs"`
-	Seed           uint64   `json:"seed"`
-	Profile        string   `json:"profile"`
-	Cores          int      `json:"cores"`
-	EngineMode     string   `json:"engine_mode"`
-	KVOffloadGiB   float64  `json:"kv_offload_gib,omitempty"`
-	Virtual        bool     `json:"virtual"`
-	Loop           string   `json:"loop"` // closed (N agents) or open (rate)
-	Agents         int      `json:"agents,omitempty"`
-	RatePerMin     float64  `json:"rate_per_min,omitempty"`
-	SoloP99S       float64  `json:"solo_tct_p99_s"`
-	Baseline       string   `json:"baseline"` // the direct arm loads are relative to
-	DirectCapacity *float64 `json:"direct_capacity_per_min,omitempty"`
+	Workload     string  `json:"workload"`
+	Programs     int     `json:"programs"`
+	Seed         uint64  `json:"seed"`
+	Profile      string  `json:"profile"`
+	Cores        int     `json:"cores"`
+	EngineMode   string  `json:"engine_mode"`
+	KVOffloadGiB float64 `json:"kv_offload_gib,omitempty"`
+	Virtual      bool    `json:"virtual"`
+	Loop         string  `json:"loop"` // closed (N agents) or open (rate)
+	Agents       int     `json:"agents,omitempty"`
+	RatePerMin   float64 `json:"rate_per_min,omitempty"`
+	// Burst is the window agent-0 sent Heavy times its share in, and BurstRatePerMin
+	// the arrival rate there.
+	Burst           *workload.Burst `json:"burst,omitempty"`
+	BurstRatePerMin float64         `json:"burst_rate_per_min,omitempty"`
+	SoloP99S        float64         `json:"solo_tct_p99_s"`
+	Baseline        string          `json:"baseline"` // the direct arm loads are relative to
+	DirectCapacity  *float64        `json:"direct_capacity_per_min,omitempty"`
 	// CapacityDraws is the baseline's capacity on each arrival draw, the run's own first.
 	CapacityDraws []float64 `json:"direct_capacity_draws_per_min,omitempty"`
 	// CeilingPerMin (open loop) is the programs/min of a system that ran every program
@@ -124,6 +132,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Isolation && (o.Heavy <= 1 || o.Rate <= 0 && o.Load <= 0 || o.Workload == "trace") {
 		return nil, ErrIsolationSetup
 	}
+	if o.Burst != nil && (o.Heavy <= 1 || o.Rate <= 0 && o.Load <= 0 || o.Workload == "trace" || !o.Burst.Valid()) {
+		return nil, ErrBurstSetup
+	}
 	start := time.Now()
 	progs, err := o.programs()
 	if err != nil {
@@ -178,7 +189,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fallthrough
 	case o.Rate > 0:
 		rep.Loop, rep.RatePerMin = "open", o.Rate
-		arr := workload.Poisson(o.Rate, len(progs), arrivals)
+		arr := o.arrivals(o.Rate, len(progs), arrivals)
+		if o.Burst != nil {
+			rep.Burst, rep.BurstRatePerMin = o.Burst, o.Rate*o.burstFactor()
+		}
 		for i := range progs {
 			progs[i].Arrival = arr[i]
 		}
@@ -239,7 +253,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, load := range o.Sweep {
 		rate := load * *rep.DirectCapacity
 		ps := append([]workload.Program(nil), progs...)
-		arr := workload.Poisson(rate, len(ps), arrivals)
+		arr := o.arrivals(rate, len(ps), arrivals)
 		for i := range ps {
 			ps[i].Arrival = arr[i]
 		}
@@ -270,7 +284,30 @@ func (o *Options) programs() ([]workload.Program, error) {
 	if o.Workload == "" {
 		o.Workload = "mixed"
 	}
-	return workload.Generate(o.Workload, o.Programs, o.Seed, workload.Options{Agents: o.AgentIDs, Heavy: o.Heavy})
+	return workload.Generate(o.Workload, o.Programs, o.Seed, workload.Options{Agents: o.AgentIDs, Heavy: o.Heavy, Burst: o.Burst})
+}
+
+// ErrBurstSetup is returned for a --burst that cannot be run as asked.
+var ErrBurstSetup = errors.New("--burst needs a heavy agent (--heavy above 1), an open loop (--rate or --load), a generated workload, and a window FROM:TO with 0 <= FROM < TO <= 1")
+
+// arrivals is the run's open-loop schedule at rate: one Poisson draw from seed, with a
+// burst's window at burstFactor times the rate.
+func (o *Options) arrivals(rate float64, n int, seed uint64) []time.Duration {
+	arr := workload.Poisson(rate, n, seed)
+	if o.Burst != nil {
+		arr = workload.BurstArrivals(arr, *o.Burst, o.burstFactor())
+	}
+	return arr
+}
+
+// burstFactor is how much faster programs arrive in the burst: agent-0 sends Heavy
+// shares instead of one, the other agents as before.
+func (o *Options) burstFactor() float64 {
+	agents := o.AgentIDs
+	if agents <= 0 {
+		agents = workload.DefaultAgents
+	}
+	return (float64(agents-1) + o.Heavy) / float64(agents)
 }
 
 // Ceiling is the programs/min of an open-loop run if each program took its solo time:

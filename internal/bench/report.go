@@ -22,6 +22,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	load := fmt.Sprintf("closed loop, %d agents", r.Agents)
 	if r.Loop == "open" {
 		load = fmt.Sprintf("open loop, %.1f programs/min", r.RatePerMin)
+		if r.Burst != nil {
+			load += fmt.Sprintf(" (%.1f while agent-0 bursts, programs %.0f%%–%.0f%%)", r.BurstRatePerMin, 100*r.Burst.From, 100*r.Burst.To)
+		}
 	}
 	engine := r.EngineMode + " engine"
 	if r.KVOffloadGiB > 0 {

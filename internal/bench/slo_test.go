@@ -86,3 +86,36 @@ func TestRunReportsSLOAttainment(t *testing.T) {
 		t.Errorf("objectives over HTTP: %v, want ErrSLOLive", err)
 	}
 }
+
+// A burst run reports its window and rate, and the window's arrivals come faster: with 4
+// agents and agent-0 at 3×, (3 + 3) / 4 = 1.5 times the rate.
+func TestRunWithBurst(t *testing.T) {
+	o := Options{
+		Setup: Setup{Profile: "llama3-8b-h100"}, Arms: mustArms(t, "direct"),
+		Workload: "react", Programs: 40, Seed: 2, Virtual: true, Rate: 30, Heavy: 3, AgentIDs: 4,
+		Burst: &workload.Burst{From: 0.25, To: 0.75},
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Burst == nil || rep.BurstRatePerMin != 45 || rep.RatePerMin != 30 {
+		t.Fatalf("burst %+v at %v/min, rate %v", rep.Burst, rep.BurstRatePerMin, rep.RatePerMin)
+	}
+	plain := workload.Poisson(30, 40, o.Seed^0x5eed)
+	burst := o.arrivals(30, 40, o.Seed^0x5eed)
+	// Programs 10-29 arrive over two thirds of the time they take without the burst.
+	got, want := burst[29]-burst[9], (plain[29]-plain[9])*2/3
+	if d := got - want; d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("window spans %v, want %v", got, want)
+	}
+	var sb strings.Builder
+	rep.WriteTable(&sb)
+	if !strings.Contains(sb.String(), "45.0 while agent-0 bursts, programs 25%–75%") {
+		t.Fatal(sb.String())
+	}
+	o.Heavy = 1
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrBurstSetup) {
+		t.Fatalf("burst without a heavy agent: %v", err)
+	}
+}

@@ -530,3 +530,46 @@ func TestPoisson(t *testing.T) {
 		}()
 	}
 }
+
+// A burst weights agent-0 inside its window only: with 8 agents, heavy 3 over programs
+// 400-599 of 800, agent-0 has 3 of every 10 there (60) and 1 of every 8 elsewhere
+// (600 / 8 = 75), 135 in all.
+func TestBurstAssignsHeavyInsideTheWindow(t *testing.T) {
+	ps, err := Generate("react", 800, 1, Options{Heavy: 3, Burst: &Burst{From: 0.5, To: 0.75}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in, out int
+	for i, p := range ps {
+		if p.Agent != "agent-0" {
+			continue
+		}
+		if i >= 400 && i < 600 {
+			in++
+		} else {
+			out++
+		}
+	}
+	if in != 60 || out != 75 {
+		t.Fatalf("agent-0: %d programs in the burst, %d outside; want 60 and 75", in, out)
+	}
+	if _, err := Generate("react", 8, 1, Options{Heavy: 3, Burst: &Burst{From: 0.5, To: 0.5}}); err == nil {
+		t.Fatal("an empty burst window was accepted")
+	}
+}
+
+// BurstArrivals shortens the gaps before the window's programs by the factor and moves
+// later arrivals up by what that saved.
+func TestBurstArrivals(t *testing.T) {
+	s := time.Second
+	arr := []time.Duration{2 * s, 4 * s, 6 * s, 8 * s, 10 * s, 12 * s, 14 * s, 16 * s}
+	// Window 0.25-0.75: programs 2-5, their gaps of 2 s become 1 s at factor 2.
+	got := BurstArrivals(arr, Burst{From: 0.25, To: 0.75}, 2)
+	want := []time.Duration{2 * s, 4 * s, 5 * s, 6 * s, 7 * s, 8 * s, 10 * s, 12 * s}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if arr[7] != 16*s {
+		t.Fatal("BurstArrivals changed its input")
+	}
+}

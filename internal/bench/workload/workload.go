@@ -204,9 +204,49 @@ type Options struct {
 	// agent (`aios bench --heavy 4`), interleaved evenly, for fairness experiments.
 	// Values up to 1 mean every agent issues the same number.
 	Heavy float64
+	// Burst, when set, limits Heavy to the programs whose index falls in that fraction of
+	// the run ([From, To) of n): agent-0 bursts there and sends as much as the others
+	// elsewhere. BurstArrivals raises the arrival rate over the same programs, so the
+	// burst adds load instead of taking it from the other agents.
+	Burst *Burst
 	// Scale multiplies every tool time (and chat think time); 0 means 1. Lower values
 	// make the engine, rather than the tools, the bottleneck.
 	Scale float64
+}
+
+// Burst is a window of a run, in fractions of its programs by index: 0.25 to 0.75 is the
+// middle half.
+type Burst struct{ From, To float64 }
+
+// Valid reports whether b is a non-empty window within [0, 1].
+func (b Burst) Valid() bool { return b.From >= 0 && b.From < b.To && b.To <= 1 }
+
+// span is the window's programs of n: indices lo to hi-1.
+func (b Burst) span(n int) (lo, hi int) {
+	return int(math.Round(b.From * float64(n))), int(math.Round(b.To * float64(n)))
+}
+
+// BurstArrivals returns arrivals (one schedule, ascending) with the gaps before the
+// window's programs shortened by factor, and every later arrival moved up by what that
+// saved: the rate over the window is factor times the rest's. With agents equal agents
+// and agent-0 at heavy times its share in the window, factor (agents-1+heavy)/agents
+// keeps every other agent's rate what it is outside the window.
+func BurstArrivals(arrivals []time.Duration, b Burst, factor float64) []time.Duration {
+	out := make([]time.Duration, len(arrivals))
+	lo, hi := b.span(len(arrivals))
+	var saved time.Duration
+	for i, t := range arrivals {
+		if i >= lo && i < hi {
+			prev := time.Duration(0)
+			if i > 0 {
+				prev = arrivals[i-1]
+			}
+			gap := t - prev
+			saved += gap - time.Duration(float64(gap)/factor)
+		}
+		out[i] = t - saved
+	}
+	return out
 }
 
 // DefaultAgents is the number of agents when Options.Agents is 0.
@@ -253,6 +293,9 @@ func Generate(kind string, n int, seed uint64, opt Options) ([]Program, error) {
 	if math.IsNaN(opt.Heavy) || math.IsInf(opt.Heavy, 0) || opt.Heavy < 0 {
 		return nil, fmt.Errorf("workload: heavy factor %v, want a finite value >= 0 (above 1 to weight agent-0)", opt.Heavy)
 	}
+	if opt.Burst != nil && !opt.Burst.Valid() {
+		return nil, fmt.Errorf("workload: burst %v to %v, want a window within 0 to 1 with from below to", opt.Burst.From, opt.Burst.To)
+	}
 	scale := opt.Scale
 	if scale == 0 {
 		scale = 1
@@ -283,7 +326,7 @@ func Generate(kind string, n int, seed uint64, opt Options) ([]Program, error) {
 		}
 	}
 
-	owner := assignAgents(n, agents, opt.Heavy)
+	owner := assignAgents(n, agents, opt.Heavy, opt.Burst)
 	progs := make([]Program, n)
 	for i := range progs {
 		k := kinds[i]
@@ -308,16 +351,24 @@ func Generate(kind string, n int, seed uint64, opt Options) ([]Program, error) {
 // algorithm): agent-0 has weight max(heavy, 1), the others 1. With equal weights this is
 // plain round-robin; with heavy 4 and 8 agents each run of 11 programs has four of
 // agent-0's, spread out rather than bunched, so the heavy agent competes all along.
-func assignAgents(n, agents int, heavy float64) []int {
+// With a burst, agent-0 has its weight only within the window and 1 outside it.
+func assignAgents(n, agents int, heavy float64, burst *Burst) []int {
 	w := make([]float64, agents)
 	for a := range w {
 		w[a] = 1
 	}
-	w[0] = max(heavy, 1)
-	total := float64(agents-1) + w[0]
+	lo, hi := 0, n
+	if burst != nil {
+		lo, hi = burst.span(n)
+	}
 	cur := make([]float64, agents)
 	owner := make([]int, n)
 	for i := range owner {
+		w[0] = 1
+		if i >= lo && i < hi {
+			w[0] = max(heavy, 1)
+		}
+		total := float64(agents-1) + w[0]
 		best := 0
 		for a := range cur {
 			cur[a] += w[a]
