@@ -61,6 +61,9 @@ func TestSessionHintsOverHTTP(t *testing.T) {
 	if got := s.Live().Stats().ForgottenBlocks; got != int64(end.Blocks) {
 		t.Errorf("the engine forgot %d blocks, the response says %d", got, end.Blocks)
 	}
+	if got := scrape(t, ts.URL)["sim:kv_forgotten_blocks_total"]; got != float64(end.Blocks) {
+		t.Errorf("sim:kv_forgotten_blocks_total %v, want %d", got, end.Blocks)
+	}
 	// Ended once: the engine no longer knows it, which is no error.
 	if again := hintOK(t, base+"end", "{}"); again.Known || again.Blocks != 0 {
 		t.Errorf("second end: %+v", again)
