@@ -34,9 +34,12 @@ func simServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve a simulated vLLM engine over its HTTP API",
 		Long: `Serve the engine simulator as a standalone vLLM-compatible server:
-/v1/chat/completions, /v1/completions, /v1/models, /health and /metrics (vLLM's metric
-names). Agents can call it directly, or the kernel can use it as an openai/vllm backend,
-so both paths run on the very same engine.
+/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, /health and /metrics
+(vLLM's metric names). Agents can call it directly, or the kernel can use it as an
+openai/vllm backend, so both paths run on the very same engine. Beyond vLLM's API it
+takes the kernel's KV hints: kv_session on each request, and POST
+/v1/kv/sessions/{session}/end and /swap (docs/simulator.md, "Session hints"); give the
+model kv_retention (and, with --kv-offload-gib, kv_offload) in the kernel's config.
 
 Profiles: ` + strings.Join(sim.ProfileNames(), ", "),
 		RunE: func(cmd *cobra.Command, _ []string) error {

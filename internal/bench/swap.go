@@ -14,9 +14,11 @@ import (
 // (kernel/tools.go), and, in +swap arms, carries out the swaps working-set admission
 // asks for (sched.Swap) on the engine where each program's context was left.
 
-// ErrSwapLive refuses a +swap arm over HTTP: the kernel does not carry swaps to its
-// cores yet (an engine behind HTTP has no way to be told to prefetch a session).
-var ErrSwapLive = errors.New("+swap arms need --virtual: the kernel does not yet carry swaps to engines over HTTP")
+// ErrSwapLive refuses a +swap arm over HTTP. The kernel can carry swaps to aios sim
+// serve now (openai.Config.Offload), but live agents run their tool steps themselves,
+// so the kernel never hears a tool start and would swap only suspended programs: the
+// arm would measure something other than it does in virtual time.
+var ErrSwapLive = errors.New("+swap arms need --virtual: live agents run their tools themselves, so the kernel would not swap programs out on their tools")
 
 // vswap remembers, per program, its last finished request and the engine that ran it:
 // the context a swap moves.

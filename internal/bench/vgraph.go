@@ -8,10 +8,11 @@ import (
 	"github.com/aios-go/aios/internal/sched"
 )
 
-// ErrAEGLive refuses a +aeg arm over HTTP: the end-of-program hint (sim.Engine.Forget)
-// reaches only engines the virtual driver holds, so the arm would run as something
-// else than it measures in virtual time.
-var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: over HTTP the end-of-program eviction hint cannot reach the engines")
+// ErrAEGLive refuses a +aeg arm over HTTP. The kernel's eviction and end-of-program
+// hints reach aios sim serve now, but the kernel sends them only with its retention
+// hints (scheduler.kv_retention), so a live +aeg arm would be +ttl+aeg, and the graph's
+// accuracy is measured by the virtual driver alone.
+var ErrAEGLive = errors.New("+aeg and +aeg-suspend need --virtual: the kernel sends eviction hints only together with its retention pins (+ttl), so the arm cannot be run alone over HTTP")
 
 // reuseHint is the eviction hint of the call the program now runs: how long after it
 // ends the program's graph expects its next call, stretched by the odds it ends

@@ -84,7 +84,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			learned, learnErr[i] = learnKVCapacity(m)
 		}
 		for r := 0; r < m.Cores; r++ {
-			c, err := buildCore(m)
+			c, err := buildCore(m, log)
 			if err == nil {
 				c, err = limited(c, m) // rpm/tpm (build_providers.go)
 			}
@@ -244,7 +244,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 	return sys, nil
 }
 
-func buildCore(m config.Model) (llm.Core, error) {
+func buildCore(m config.Model, log *slog.Logger) (llm.Core, error) {
 	switch {
 	case m.Backend == "sim":
 		return simcore.New(simcore.Config{
@@ -253,7 +253,7 @@ func buildCore(m config.Model) (llm.Core, error) {
 			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
 		})
 	case openAICompatible[m.Backend]:
-		return newOpenAICore(m)
+		return newOpenAICore(m, log)
 	case m.Backend == "anthropic":
 		return newAnthropicCore(m)
 	case m.Backend == "gemini":
@@ -321,12 +321,13 @@ func metricsURL(m config.Model) string {
 }
 
 // allTiered reports whether every LLM core has a CPU KV offload tier, which raises the
-// working set's default marks (sched.WorkingSet.Tier). Only the simulated engine's tier
-// is configured here; a real engine's offload is the engine's own setting, unknown to
-// the kernel, so such cores keep the marks made for a GPU cache alone.
+// working set's default marks (sched.WorkingSet.Tier). Only tiers the configuration
+// names count: the simulated engine's, and those declared with kv_offload on servers
+// that take swaps; a real engine's offload is the engine's own setting, unknown to the
+// kernel, so such cores keep the marks made for a GPU cache alone.
 func allTiered(cfg config.Config) bool {
 	for _, m := range cfg.LLMs.Models {
-		if m.KVOffloadGiB <= 0 {
+		if m.KVOffloadGiB <= 0 && !m.KVOffload {
 			return false
 		}
 	}

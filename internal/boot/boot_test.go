@@ -300,7 +300,7 @@ func TestEmbeddingsFromCore(t *testing.T) {
 
 // A sim core's kv_offload_gib reaches its engine as a CPU tier of that many GiB of blocks.
 func TestSimCoreOffloadTier(t *testing.T) {
-	c, err := buildCore(config.Model{Name: "s", Backend: "sim", Profile: "test", Speed: 100, KVOffloadGiB: 1})
+	c, err := buildCore(config.Model{Name: "s", Backend: "sim", Profile: "test", Speed: 100, KVOffloadGiB: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +325,10 @@ func TestAllTiered(t *testing.T) {
 	if allTiered(cfg) {
 		t.Error("one model without a tier: all tiered")
 	}
+	cfg.LLMs.Models[1] = config.Model{Name: "b", Backend: "vllm", KVRetention: true, KVOffload: true}
+	if !allTiered(cfg) {
+		t.Error("a sim model with a tier and a served one declared to have one: not all tiered")
+	}
 	cfg.LLMs.Models = nil
 	if allTiered(cfg) {
 		t.Error("no models: all tiered")
@@ -347,6 +351,47 @@ func TestBuildWorkingSetSwap(t *testing.T) {
 	ws, on := sys.Kernel.WorkingSet()
 	if !on || !ws.Swap || ws.SwapRate <= 0 {
 		t.Fatalf("working set %+v on %v, want swapping with a copy rate", ws, on)
+	}
+	res, _, err := sys.Kernel.CallLLM(context.Background(), kernel.LLMCall{Agent: "a", Program: "p", Request: userReq("hello")})
+	if err != nil || res.Text == "" {
+		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+// A vllm-type model served by aios sim serve, declared to take the hints and to have a
+// tier, builds a swapping working set whose core carries the swaps; without those
+// declarations its core takes no hint at all.
+func TestBuildSwapOverSimServe(t *testing.T) {
+	srv, err := sim.NewServer(sim.Config{Profile: "test", Speed: 100, KVOffloadGiB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	model := config.Model{Name: srv.Live().Model(), Backend: "vllm", Hostname: ts.URL + "/v1", Cores: 1}
+
+	plain, err := buildCore(model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plain.(llm.SessionEnder); ok {
+		t.Error("a vllm model without kv_retention takes session hints")
+	}
+	plain.Close()
+
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Storage.Disabled = true
+	cfg.Scheduler.WorkingSet.Swap = true
+	model.KVRetention, model.KVOffload = true, true
+	cfg.LLMs.Models = []config.Model{model}
+	sys, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Kernel.Shutdown(context.Background()) })
+	if ws, on := sys.Kernel.WorkingSet(); !on || !ws.Swap || !ws.Tier {
+		t.Fatalf("working set %+v on %v, want swapping with the tier's marks", ws, on)
 	}
 	res, _, err := sys.Kernel.CallLLM(context.Background(), kernel.LLMCall{Agent: "a", Program: "p", Request: userReq("hello")})
 	if err != nil || res.Text == "" {

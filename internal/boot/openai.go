@@ -1,6 +1,8 @@
 package boot
 
 import (
+	"log/slog"
+
 	"github.com/aios-go/aios/internal/config"
 	"github.com/aios-go/aios/internal/llm"
 	"github.com/aios-go/aios/internal/llm/openai"
@@ -10,7 +12,7 @@ import (
 // (continue_final_message), which round-robin's context switch needs.
 var resumable = map[string]bool{"vllm": true, "sglang": true}
 
-func newOpenAICore(m config.Model) (llm.Core, error) {
+func newOpenAICore(m config.Model, log *slog.Logger) (llm.Core, error) {
 	resume := resumable[m.Backend]
 	if m.Resume != nil {
 		resume = *m.Resume
@@ -26,9 +28,15 @@ func newOpenAICore(m config.Model) (llm.Core, error) {
 	if base == "" && m.Backend == "ollama" {
 		base = "http://localhost:11434"
 	}
-	return openai.New(openai.Config{
+	c, err := openai.New(openai.Config{
 		Name: name, BaseURL: base, APIKey: m.APIKey,
 		MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
-		Resume: resume, Priority: m.Priority, IdleTimeout: m.Timeout, Retention: m.KVRetention,
+		Resume: resume, Priority: m.Priority, IdleTimeout: m.Timeout,
+		Retention: m.KVRetention, Offload: m.KVOffload, Logger: log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The kernel learns which session hints the server takes from the core's type.
+	return c.WithHints(), nil
 }

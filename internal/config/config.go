@@ -314,7 +314,8 @@ type WorkingSet struct {
 	// Swap: a program that starts a long tool through the kernel, or is suspended, has
 	// its KV copied to the engine's CPU tier and leaves the set; it is copied back and
 	// readmitted just before the tool is expected to end. Needs every model to be a sim
-	// model with kv_offload_gib.
+	// model with kv_offload_gib, or one served by aios sim serve with kv_retention and
+	// kv_offload.
 	Swap bool `koanf:"swap"`
 }
 
@@ -342,11 +343,15 @@ type Model struct {
 	Resume *bool `koanf:"resume"`
 	// Priority: pass call priorities down (vLLM started with --scheduling-policy priority).
 	Priority bool `koanf:"priority"`
+	// KVRetention: the server takes the kernel's KV hints (aios sim serve): kv_ttl_ms,
+	// kv_reuse_after_ms and kv_session on each call, and the end of each session.
+	KVRetention bool `koanf:"kv_retention"`
+	// KVOffload: the server behind an OpenAI-compatible model has a CPU KV tier and takes
+	// the working set's swaps (aios sim serve --kv-offload-gib). Needs kv_retention.
+	KVOffload bool `koanf:"kv_offload"`
 	// MetricsAdmission: scrape the engine's Prometheus /metrics (MetricsURL, default the
 	// hostname's /metrics) and hold new calls while it is saturated: waiting requests ≥
 	// QueueThreshold (4) or KV usage ≥ KVThreshold (0.8), or metrics stale.
-	// KVRetention: the server takes the kv_ttl_ms hint (aios sim serve).
-	KVRetention      bool    `koanf:"kv_retention"`
 	MetricsAdmission bool    `koanf:"metrics_admission"`
 	MetricsURL       string  `koanf:"metrics_url"`
 	QueueThreshold   float64 `koanf:"queue_threshold"`
@@ -490,13 +495,6 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		c.LLMs.Models = []Model{{Name: DefaultSimModel, Backend: "sim"}}
 	}
 	var errs []error
-	if c.Scheduler.WorkingSet.Swap {
-		for i, m := range c.LLMs.Models {
-			if m.Backend != "sim" || m.KVOffloadGiB <= 0 {
-				errs = append(errs, fmt.Errorf("scheduler.working_set.swap moves KV through a CPU tier, and llms.models[%d] (%s, backend %s) has none: only sim models with kv_offload_gib have one the kernel can drive; give it a tier or drop swap", i, m.Name, m.Backend))
-			}
-		}
-	}
 	if ws := c.Scheduler.WorkingSet; ws.FairLend && !ws.FairShare {
 		errs = append(errs, fmt.Errorf("scheduler.working_set.fair_lend applies to fair-share admission; set fair_share: true as well, or drop fair_lend"))
 	}
@@ -567,7 +565,25 @@ func (c *Config) normalise(k *koanf.Koanf) error {
 		if m.KVOffloadGiB < 0 || math.IsNaN(m.KVOffloadGiB) || math.IsInf(m.KVOffloadGiB, 0) {
 			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload_gib %v: the CPU KV offload tier's size in GiB must be 0 (none) or more", i, m.Name, m.KVOffloadGiB))
 		} else if m.KVOffloadGiB > 0 && m.Backend != "sim" {
-			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload_gib applies to the sim backend only; a real engine's offload is configured on the engine (vLLM's --kv-offloading-size)", i, m.Name))
+			errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload_gib applies to the sim backend only; a real engine's offload is configured on the engine (vLLM's --kv-offloading-size; for aios sim serve, --kv-offload-gib, declared here with kv_offload)", i, m.Name))
+		}
+		if m.KVOffload {
+			switch {
+			case m.Backend == "sim":
+				errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload declares the tier of a server the kernel calls over HTTP; a sim model's tier is kv_offload_gib", i, m.Name))
+			case m.Backend == "anthropic" || m.Backend == "gemini":
+				errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload applies to OpenAI-compatible servers that take swap hints (aios sim serve), not to backend %s", i, m.Name, m.Backend))
+			case !m.KVRetention:
+				errs = append(errs, fmt.Errorf("llms.models[%d] (%s): kv_offload needs kv_retention: only a server that takes the KV hints (aios sim serve) takes swaps", i, m.Name))
+			}
+		}
+	}
+	if c.Scheduler.WorkingSet.Swap {
+		for i, m := range c.LLMs.Models {
+			if !(m.Backend == "sim" && m.KVOffloadGiB > 0) && !(m.KVOffload && m.KVRetention) {
+				errs = append(errs, fmt.Errorf("scheduler.working_set.swap moves KV through a CPU tier, and llms.models[%d] (%s, backend %s) has none the kernel can drive: "+
+					"give a sim model kv_offload_gib, or serve the model with aios sim serve --kv-offload-gib and set kv_retention and kv_offload on it; or drop swap", i, m.Name, m.Backend))
+			}
 		}
 	}
 	return errors.Join(errs...)

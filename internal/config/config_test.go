@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,5 +342,28 @@ func TestWorkingSetSwapNeedsTiers(t *testing.T) {
 	_, err = Load(writeFile(t, "scheduler:\n  working_set: {swap: true}\nllms:\n  models:\n    - {name: s, backend: sim}\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "swap") || !strings.Contains(err.Error(), "kv_offload_gib") {
 		t.Fatalf("swap with a model without a tier: %v", err)
+	}
+	// An OpenAI-compatible model declared to be served by aios sim serve with a tier.
+	served := "scheduler:\n  working_set: {swap: true}\nllms:\n  models:\n    - {name: s, backend: vllm, hostname: 'http://localhost:8100/v1', %s}\n"
+	if _, err := Load(writeFile(t, fmt.Sprintf(served, "kv_retention: true, kv_offload: true")), nil); err != nil {
+		t.Fatalf("swap over aios sim serve with kv_offload: %v", err)
+	}
+	if _, err := Load(writeFile(t, fmt.Sprintf(served, "kv_retention: true")), nil); err == nil || !strings.Contains(err.Error(), "kv_offload") {
+		t.Fatalf("swap over a served model without kv_offload: %v", err)
+	}
+}
+
+// kv_offload declares a tier behind an OpenAI-compatible server that takes the hints.
+func TestKVOffloadDeclaration(t *testing.T) {
+	for model, want := range map[string]string{
+		"{name: v, backend: vllm, hostname: 'http://h/v1', kv_offload: true}":                     "needs kv_retention",
+		"{name: s, backend: sim, kv_offload: true, kv_retention: true}":                           "kv_offload_gib",
+		"{name: a, backend: anthropic, kv_offload: true, kv_retention: true}":                     "OpenAI-compatible",
+		"{name: v, backend: vllm, hostname: 'http://h/v1', kv_offload: true, kv_retention: true}": "",
+	} {
+		_, err := Load(writeFile(t, "llms:\n  models:\n    - "+model+"\n"), nil)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", model, err, want)
+		}
 	}
 }

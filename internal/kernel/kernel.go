@@ -269,7 +269,7 @@ func checkWorkingSet(ws *sched.WorkingSet, cores []*coreEntry) error {
 		// contexts as gone from the GPU that never left it.
 		for _, e := range cores {
 			if _, ok := e.cfg.Core.(llm.SessionSwapper); !ok {
-				return fmt.Errorf("kernel: working_set swap needs cores that can move a session's KV cache through a CPU tier, and core %d (model %q, %s) cannot: only the simulated engine with kv_offload_gib can", e.id, e.cfg.Model, e.cfg.Backend)
+				return fmt.Errorf("kernel: working_set swap needs cores that can move a session's KV cache through a CPU tier, and core %d (model %q, %s) cannot: only the simulated engine with kv_offload_gib can, in process or served by aios sim serve --kv-offload-gib to a model with kv_retention and kv_offload", e.id, e.cfg.Model, e.cfg.Backend)
 			}
 		}
 	}

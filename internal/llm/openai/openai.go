@@ -9,10 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aios-go/aios/api"
@@ -42,8 +44,13 @@ type Config struct {
 	// Resume: the upstream supports vLLM's continue_final_message (vLLM, SGLang), so a
 	// preempted call can be continued exactly where it stopped.
 	Resume bool
-	// Retention: the server takes the kv_ttl_ms retention hint (aios sim serve).
+	// Retention: the server takes the kernel's KV hints (aios sim serve): kv_ttl_ms,
+	// kv_reuse_after_ms and kv_session on each call, and the end of a session (see
+	// WithHints). vLLM takes none of them.
 	Retention bool
+	// Offload: the server also has a CPU KV tier and takes swap hints (aios sim serve
+	// --kv-offload-gib). Needs Retention.
+	Offload bool
 	// Priority: pass Request.Priority down as vLLM's "priority" field. Only for vLLM
 	// started with --scheduling-policy priority; other servers reject the field.
 	Priority bool
@@ -60,9 +67,11 @@ type Config struct {
 	// response headers, or between two stream events) before the call fails with
 	// backend_timeout. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// HealthTimeout bounds Health and ListModels when ctx has no earlier deadline.
-	// Default DefaultHealthTimeout.
+	// HealthTimeout bounds Health and ListModels when ctx has no earlier deadline, and
+	// each session hint. Default DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// Logger hears of session hints that failed; default slog.Default().
+	Logger *slog.Logger
 }
 
 const (
@@ -78,6 +87,14 @@ type Core struct {
 	base    string
 	client  openai.Client
 	ownHTTP *http.Client // closed by Close; nil when the caller supplied the client
+	http    *http.Client
+	key     string
+	log     *slog.Logger
+
+	// hints queue session hints to their workers (hints.go); nil without Retention.
+	hints        []chan hint
+	hintsDone    sync.WaitGroup
+	hintsDropped atomic.Int64
 
 	// closing ends in-flight calls when the core closes.
 	closing context.Context
@@ -99,6 +116,12 @@ func New(cfg Config) (*Core, error) {
 	if cfg.MaxTokens < 0 {
 		return nil, api.Errorf(api.CallerBadRequest, "openai backend %q: max_tokens must not be negative", cfg.Name)
 	}
+	if cfg.Offload && !cfg.Retention {
+		return nil, api.Errorf(api.CallerBadRequest, "openai backend %q: offload (swap hints) needs retention: only a server that takes the KV hints takes swaps", cfg.Name)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -114,12 +137,13 @@ func New(cfg Config) (*Core, error) {
 	if key == "" {
 		key = placeholderAPIKey
 	}
-	c := &Core{cfg: cfg, base: base}
+	c := &Core{cfg: cfg, base: base, key: key, log: cfg.Logger}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = upstream.HTTPClient(cfg.MaxInflight)
 		c.ownHTTP = hc
 	}
+	c.http = hc
 	c.client = openai.NewClient(
 		option.WithBaseURL(base),
 		option.WithAPIKey(key),
@@ -132,6 +156,9 @@ func New(cfg Config) (*Core, error) {
 		option.WithHeaderDel("OpenAI-Project"),
 	)
 	c.closing, c.close = context.WithCancel(context.Background())
+	if cfg.Retention {
+		c.startHints()
+	}
 	return c, nil
 }
 
@@ -153,11 +180,12 @@ func (c *Core) Capacity() llm.Capacity {
 	return llm.Capacity{MaxInflight: c.cfg.MaxInflight, MaxTokens: c.cfg.MaxTokens}
 }
 
-// Close ends in-flight calls (they fail with kernel_shutting_down) and releases idle
-// connections.
+// Close ends in-flight calls (they fail with kernel_shutting_down), drops session
+// hints not yet sent, and releases idle connections.
 func (c *Core) Close() error {
 	c.once.Do(func() {
 		c.close()
+		c.hintsDone.Wait()
 		if c.ownHTTP != nil {
 			c.ownHTTP.CloseIdleConnections()
 		}
@@ -406,6 +434,11 @@ func (c *Core) params(req *llm.Request) (openai.ChatCompletionNewParams, error) 
 	if c.cfg.Retention && req.ReuseAfter > 0 {
 		// The simulator's eviction hint; vLLM has no such field either.
 		extra["kv_reuse_after_ms"] = max(req.ReuseAfter.Milliseconds(), 1)
+	}
+	if c.cfg.Retention && hintable(req.Session) {
+		// Names the context the server remembers for this session, so that the end
+		// and swap hints find it (aios sim serve); it does not change the answer.
+		extra["kv_session"] = req.Session
 	}
 	if req.IgnoreEOS {
 		// vLLM's sampling extension: generate exactly max_tokens. Sent only when asked,

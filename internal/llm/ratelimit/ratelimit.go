@@ -76,7 +76,38 @@ func Wrap(c llm.Core, l Limits) (llm.Core, error) {
 		// otherwise wait a quarter of a second for it.
 		tokenizer.Count("warm")
 	}
-	return w, nil
+	return withHints(w), nil
+}
+
+// withHints keeps the session hints the inner core takes visible through the limiter:
+// the kernel learns what a core takes from its type, and hints are not calls, so no
+// limit applies to them.
+func withHints(w *Core) llm.Core {
+	_, ends := w.inner.(llm.SessionEnder)
+	_, swaps := w.inner.(llm.SessionSwapper)
+	switch {
+	case ends && swaps:
+		return enderSwapper{ender{w}}
+	case ends:
+		return ender{w}
+	case swaps:
+		return swapper{w}
+	}
+	return w
+}
+
+type ender struct{ *Core }
+
+func (c ender) EndSession(s string) { c.inner.(llm.SessionEnder).EndSession(s) }
+
+type swapper struct{ *Core }
+
+func (c swapper) SwapSession(s string, in bool) { c.inner.(llm.SessionSwapper).SwapSession(s, in) }
+
+type enderSwapper struct{ ender }
+
+func (c enderSwapper) SwapSession(s string, in bool) {
+	c.inner.(llm.SessionSwapper).SwapSession(s, in)
 }
 
 // Unwrap is the core being limited.

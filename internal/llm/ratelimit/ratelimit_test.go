@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -282,5 +283,37 @@ func TestTooLargeAndUnlimited(t *testing.T) {
 	}
 	if c.Unwrap() != llm.Core(f) {
 		t.Fatal("Unwrap lost the core")
+	}
+}
+
+type hintCore struct {
+	fakeCore
+	hints []string
+}
+
+func (h *hintCore) EndSession(s string) { h.hints = append(h.hints, "end "+s) }
+func (h *hintCore) SwapSession(s string, in bool) {
+	h.hints = append(h.hints, fmt.Sprint("swap ", s, " ", in))
+}
+
+// The session hints a core takes pass through the limiter, unlimited; a core that
+// takes none stays a plain *Core.
+func TestHintsPassThrough(t *testing.T) {
+	h := &hintCore{}
+	c, err := Wrap(h, Limits{RPM: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(llm.SessionSwapper).SwapSession("p", false)
+	c.(llm.SessionEnder).EndSession("p")
+	if got := fmt.Sprint(h.hints); got != "[swap p false end p]" {
+		t.Errorf("hints reaching the core: %s", got)
+	}
+	if _, ok := c.(interface{ Unwrap() llm.Core }); !ok {
+		t.Error("the wrapper with hints lost Unwrap")
+	}
+	plain, _ := Wrap(&fakeCore{}, Limits{RPM: 1})
+	if _, ok := plain.(llm.SessionEnder); ok {
+		t.Error("a core without hints takes them through the limiter")
 	}
 }

@@ -62,6 +62,10 @@ type GenRequest struct {
 
 	Seed    uint64 // varies the output; same request and seed, same output
 	Session string // varies the output per session
+	// KVSession names the session for EndSession and SwapSession in place of Session,
+	// without varying the output: the server's kv_session, which a client sends so its
+	// hints find the context, as vLLM's output does not depend on who asks.
+	KVSession string
 }
 
 // GenResult is how a generation ended. Times are virtual.
@@ -86,6 +90,7 @@ type Live struct {
 	model    string
 	embedDim int
 	speed    float64
+	offloads bool // the engine has a CPU KV tier
 	metrics  *metrics
 	nextID   atomic.Uint64
 
@@ -112,6 +117,7 @@ type command struct {
 	end    string // a session that has ended (EndSession)
 	swap   string // a session to move through the CPU tier (SwapSession)
 	swapIn bool
+	reply  chan SessionHint // for end and swap: what it did, when a caller waits
 	at     time.Time
 }
 
@@ -170,6 +176,7 @@ func NewLive(cfg Config) (*Live, error) {
 		model:      cfg.Model,
 		embedDim:   cfg.EmbedDim,
 		speed:      cfg.Speed,
+		offloads:   eng.cpu != nil,
 		wake:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -296,6 +303,9 @@ func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
 	}
 	r.ID = l.nextID.Add(1)
 	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1), session: req.Session}
+	if req.KVSession != "" {
+		lr.session = req.KVSession
+	}
 	if req.Messages != nil {
 		lr.keep = sharedPrefix(req.Messages, req.Tools)
 	}
@@ -482,12 +492,16 @@ func (l *Live) catchUp() {
 }
 
 func (l *Live) apply(c command) {
-	if c.end != "" {
-		l.endSession(c.end)
-		return
-	}
-	if c.swap != "" {
-		l.swapSession(c.swap, c.swapIn)
+	if c.end != "" || c.swap != "" {
+		var h SessionHint
+		if c.end != "" {
+			h = l.endSession(c.end)
+		} else {
+			h = l.swapSession(c.swap, c.swapIn)
+		}
+		if c.reply != nil {
+			c.reply <- h
+		}
 		return
 	}
 	if lr := c.cancel; lr != nil {

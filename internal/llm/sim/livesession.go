@@ -1,6 +1,9 @@
 package sim
 
-import "container/list"
+import (
+	"container/list"
+	"context"
+)
 
 // Live remembers the context of each session's latest finished request, so that when the
 // session's owner says it has ended (EndSession) the engine can evict that context first
@@ -45,14 +48,14 @@ func (l *Live) remember(lr *liveReq) {
 }
 
 // endSession demotes the ended session's context in the cache and forgets it.
-func (l *Live) endSession(name string) {
+func (l *Live) endSession(name string) SessionHint {
 	e, ok := l.sess.byKey[name]
 	if !ok {
-		return
+		return SessionHint{}
 	}
 	ctx := l.sess.lru.Remove(e).(*sessionCtx)
 	delete(l.sess.byKey, name)
-	l.eng.forgetHashes(ctx.hashes, ctx.keep)
+	return SessionHint{Known: true, Blocks: l.eng.forgetHashes(ctx.hashes, ctx.keep)}
 }
 
 // EndSession tells the engine that session has ended: its latest context, past the
@@ -86,15 +89,66 @@ func (l *Live) SwapSession(session string, in bool) {
 	}
 }
 
-func (l *Live) swapSession(name string, in bool) {
+func (l *Live) swapSession(name string, in bool) SessionHint {
 	e, ok := l.sess.byKey[name]
 	if !ok {
-		return
+		return SessionHint{}
 	}
 	r := &Request{hashes: e.Value.(*sessionCtx).hashes}
 	if in {
-		l.eng.Prefetch(r)
-	} else {
-		l.eng.Store(r)
+		return SessionHint{Known: true, Blocks: l.eng.Prefetch(r)}
+	}
+	return SessionHint{Known: true, Blocks: l.eng.Store(r)}
+}
+
+// SessionHint is what a session hint found and did, for callers that report it (the
+// server's /v1/kv/sessions endpoints).
+type SessionHint struct {
+	// Known: the engine remembered the session's latest context. An unknown session is
+	// no error: it never finished a request here, ended already, or was dropped from
+	// the maxSessions remembered.
+	Known bool
+	// Blocks: for an end, the blocks put first in line for eviction; for a swap out,
+	// those newly copied to the CPU tier; for a swap in, those copied back to the GPU.
+	Blocks int
+}
+
+// EndSessionWait is EndSession, waiting until the engine has applied it to say what it
+// did. It fails only when ctx ends first or the engine is closed (ErrClosed).
+func (l *Live) EndSessionWait(ctx context.Context, session string) (SessionHint, error) {
+	return l.hintWait(ctx, command{end: session})
+}
+
+// SwapSessionWait is SwapSession, waiting until the engine has applied it. Without a
+// CPU tier (Offloads) it does nothing and reports so.
+func (l *Live) SwapSessionWait(ctx context.Context, session string, in bool) (SessionHint, error) {
+	return l.hintWait(ctx, command{swap: session, swapIn: in})
+}
+
+func (l *Live) hintWait(ctx context.Context, c command) (SessionHint, error) {
+	if c.end == "" && c.swap == "" {
+		return SessionHint{}, nil
+	}
+	// Buffered, so the loop never waits on a caller that went away.
+	c.reply = make(chan SessionHint, 1)
+	if !l.send(c) {
+		return SessionHint{}, ErrClosed
+	}
+	select {
+	case h := <-c.reply:
+		return h, nil
+	case <-ctx.Done():
+		return SessionHint{}, ctx.Err()
+	case <-l.done:
+		// The loop may have answered just before it stopped.
+		select {
+		case h := <-c.reply:
+			return h, nil
+		default:
+			return SessionHint{}, ErrClosed
+		}
 	}
 }
+
+// Offloads reports whether the engine has a CPU KV tier that swaps move KV through.
+func (l *Live) Offloads() bool { return l.offloads }

@@ -77,6 +77,10 @@ func newMetrics(model string, p Profile, mode Mode, stats func() Stats) *metrics
 		counter("sim:kv_offload_load_seconds_total", "Virtual seconds engine steps waited for host-to-device KV copies.",
 			func(s Stats) float64 { return s.OffloadLoadTime.Seconds() })
 	}
+	// vLLM has no end-of-session hint, so no name for it either; a client of the server
+	// can see here that its ends arrive.
+	counter("sim:kv_forgotten_blocks_total", "Cached KV blocks put first in line for eviction because their session ended.",
+		func(s Stats) float64 { return float64(s.ForgottenBlocks) })
 	counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.",
 		func(s Stats) float64 { return float64(s.Preemptions) })
 	counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.",

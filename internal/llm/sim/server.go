@@ -19,7 +19,8 @@ import (
 const maxBodyBytes = 16 << 20
 
 // Server speaks vLLM's HTTP API on top of a Live engine: /v1/chat/completions,
-// /v1/completions, /v1/embeddings, /v1/models, /health and /metrics.
+// /v1/completions, /v1/embeddings, /v1/models, /health and /metrics; and, beyond
+// vLLM's, the session hints a kernel sends (/v1/kv/sessions/{session}/end and /swap).
 type Server struct {
 	live    *Live
 	own     bool
@@ -46,6 +47,8 @@ func NewServerFor(l *Live) *Server {
 	s.mux.HandleFunc("POST /v1/completions", s.complete)
 	s.mux.HandleFunc("POST /v1/embeddings", s.embeddings)
 	s.mux.HandleFunc("GET /v1/models", s.models)
+	// Any method, so that a wrong one gets an error in the API's shape, not the mux's text.
+	s.mux.HandleFunc("/v1/kv/sessions/{session}/{action}", s.sessionHint)
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(l.Metrics(), promhttp.HandlerOpts{}))
 	return s
@@ -80,6 +83,8 @@ func badRequest(format string, args ...any) *apiError {
 var errorTypes = map[int]string{
 	http.StatusBadRequest:            "BadRequestError",
 	http.StatusNotFound:              "NotFoundError",
+	http.StatusMethodNotAllowed:      "MethodNotAllowedError",
+	http.StatusConflict:              "ConflictError",
 	http.StatusRequestEntityTooLarge: "BadRequestError",
 	http.StatusServiceUnavailable:    "ServiceUnavailableError",
 	http.StatusInternalServerError:   "InternalServerError",
@@ -108,14 +113,33 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // decodeBody reads one JSON value, refusing bodies over the cap and trailing data.
 func decodeBody(body io.Reader, v any) error {
-	data, err := io.ReadAll(io.LimitReader(body, maxBodyBytes+1))
+	data, err := readBody(body, maxBodyBytes)
 	if err != nil {
-		return badRequest("reading the request body: %v", err)
+		return err
 	}
-	if len(data) > maxBodyBytes {
-		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", maxBodyBytes)}
+	return unmarshalBody(data, v, false)
+}
+
+// readBody reads a body of at most limit bytes.
+func readBody(body io.Reader, limit int) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(body, int64(limit)+1))
+	if err != nil {
+		return nil, badRequest("reading the request body: %v", err)
 	}
+	if len(data) > limit {
+		return nil, &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit)}
+	}
+	return data, nil
+}
+
+// unmarshalBody decodes one JSON value; strict refuses fields v does not have, for the
+// server's own endpoints, where a misspelt field is a mistake rather than a vLLM
+// parameter the simulation has no use for.
+func unmarshalBody(data []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return badRequest("malformed JSON body: %v", err)
 	}
@@ -135,6 +159,7 @@ type sampling struct {
 	priority  int
 	kvTTLMs   *float64
 	reuseMs   *float64
+	kvSession string
 }
 
 func (s *Server) applySampling(g *GenRequest, p sampling) error {
@@ -166,6 +191,12 @@ func (s *Server) applySampling(g *GenRequest, p sampling) error {
 		}
 		g.ReuseAfter = time.Duration(*p.reuseMs * float64(time.Millisecond))
 	}
+	if p.kvSession != "" {
+		if err := checkSessionName("kv_session", p.kvSession); err != nil {
+			return err
+		}
+		g.KVSession = p.kvSession
+	}
 	if p.seed != nil {
 		g.Seed = uint64(*p.seed)
 	}
@@ -186,7 +217,7 @@ func (s *Server) parseChat(body io.Reader) (GenRequest, *chatRequest, error) {
 	if req.MaxCompletionTokens != nil {
 		maxTok = req.MaxCompletionTokens
 	}
-	if err := s.applySampling(&g, sampling{req.Model, maxTok, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs}); err != nil {
+	if err := s.applySampling(&g, sampling{req.Model, maxTok, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs, req.KVSession}); err != nil {
 		return GenRequest{}, nil, err
 	}
 	if len(req.Messages) == 0 {
@@ -294,7 +325,7 @@ func (s *Server) parseCompletion(body io.Reader) (GenRequest, *completionRequest
 		sixteen := 16 // OpenAI's and vLLM's default for completions
 		req.MaxTokens = &sixteen
 	}
-	if err := s.applySampling(&g, sampling{req.Model, req.MaxTokens, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs}); err != nil {
+	if err := s.applySampling(&g, sampling{req.Model, req.MaxTokens, req.N, req.Seed, req.IgnoreEOS, req.Priority, req.KVTTLMs, req.ReuseAfterMs, req.KVSession}); err != nil {
 		return GenRequest{}, nil, err
 	}
 	var one string

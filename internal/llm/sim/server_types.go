@@ -28,6 +28,7 @@ type chatRequest struct {
 	Priority             int      `json:"priority"`
 	KVTTLMs              *float64 `json:"kv_ttl_ms"`
 	ReuseAfterMs         *float64 `json:"kv_reuse_after_ms"`
+	KVSession            string   `json:"kv_session"`
 	ContinueFinalMessage bool     `json:"continue_final_message"`
 	AddGenerationPrompt  *bool    `json:"add_generation_prompt"`
 }
@@ -44,6 +45,7 @@ type completionRequest struct {
 	Priority      int             `json:"priority"`
 	KVTTLMs       *float64        `json:"kv_ttl_ms"`
 	ReuseAfterMs  *float64        `json:"kv_reuse_after_ms"`
+	KVSession     string          `json:"kv_session"`
 }
 
 // responseFormat is {"type": "text" | "json_object" | "json_schema", "json_schema":
