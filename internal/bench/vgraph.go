@@ -26,17 +26,36 @@ func (v *vsim) reuseHint(vp *vprog) time.Duration {
 }
 
 // forget tells the engine of a +aeg arm's program's last call that the program has
-// ended, as the kernel knows when a session ends: its context past the system prompt
-// its class shares is evicted first.
+// ended, as the kernel knows when a session ends: its contexts past the system prompt
+// its class shares are evicted first. Every branch's: a program that forked left one
+// context per branch, and a branch not named would keep its blocks hinted until the
+// hint went stale, evicted meanwhile only after live programs' overdue ones. Each
+// branch is named past what it shares with those before it, so a block is demoted
+// once.
 func (v *vsim) forget(vp *vprog) {
 	if !v.arm.AEG || vp.eng == nil {
 		return
 	}
-	last := vp.ctx[len(vp.ctx)-1]
-	for _, c := range vp.ctx {
-		if len(c) > len(last) {
-			last = c
+	var done [][]uint32
+	for i, c := range vp.ctx {
+		if vp.children[i] > 0 || len(c) == 0 {
+			continue
+		}
+		keep := vp.p.System
+		for _, d := range done {
+			keep = max(keep, commonPrefix(c, d))
+		}
+		vp.eng.e.Forget(c, keep)
+		done = append(done, c)
+	}
+}
+
+func commonPrefix(a, b []uint32) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
 		}
 	}
-	vp.eng.e.Forget(last, vp.p.System)
+	return n
 }

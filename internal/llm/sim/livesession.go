@@ -3,19 +3,71 @@ package sim
 import (
 	"container/list"
 	"context"
+	"slices"
 )
 
-// Live remembers the context of each session's latest finished request, so that when the
-// session's owner says it has ended (EndSession) the engine can evict that context first
-// (Engine.Forget): it will not be reused, and an LRU cache would otherwise keep it over
-// the contexts of programs still running. Only block hashes are kept, at most
+// Live remembers the contexts of each session's latest finished requests, so that when
+// the session's owner says it has ended (EndSession) the engine can evict them first
+// (Engine.Forget): they will not be reused, and an LRU cache would otherwise keep them
+// over the contexts of programs still running. Only block hashes are kept, at most
 // maxSessions sessions, the least recently finished forgotten first.
 const maxSessions = 4096
 
+// maxBranches is how many diverging contexts a session keeps. An agent that samples
+// several continuations of one context (tree search, parallel tool plans) forks its
+// session; remembering only the latest branch left the others' blocks to linger after
+// the end (in aios bench the end hint naming only one branch of each program was most
+// of what +aeg recomputed).
+const maxBranches = 8
+
 type sessionCtx struct {
-	name   string
-	hashes []uint64 // the prompt's full blocks
-	keep   int      // leading blocks other sessions share (system prompt, tools)
+	name string
+	// branches are the full blocks of the session's diverging contexts, oldest first;
+	// a new prompt that extends one replaces it.
+	branches [][]uint64
+	keep     int // leading blocks other sessions share (system prompt, tools)
+}
+
+// latest is the context the session finished last.
+func (c *sessionCtx) latest() []uint64 { return c.branches[len(c.branches)-1] }
+
+// add records hashes as the session's latest context: in place of a branch it extends
+// (or that extends it: a shorter retry of the same context), else as a new branch, the
+// oldest dropped past maxBranches.
+func (c *sessionCtx) add(hashes []uint64) {
+	for i, b := range c.branches {
+		if isPrefix(b, hashes) || isPrefix(hashes, b) {
+			if len(hashes) < len(b) {
+				hashes = b
+			}
+			c.branches = append(append(c.branches[:i:i], c.branches[i+1:]...), hashes)
+			return
+		}
+	}
+	c.branches = append(c.branches, hashes)
+	if len(c.branches) > maxBranches {
+		c.branches = c.branches[1:]
+	}
+}
+
+func isPrefix(a, b []uint64) bool {
+	return len(a) <= len(b) && slices.Equal(a, b[:len(a)])
+}
+
+// forgettable is every branch's blocks past the shared prefix, each block once, latest
+// branch first.
+func (c *sessionCtx) forgettable() []uint64 {
+	seen := map[uint64]bool{}
+	var out []uint64
+	for i := len(c.branches) - 1; i >= 0; i-- {
+		for _, h := range c.branches[i][min(c.keep, len(c.branches[i])):] {
+			if !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 type sessions struct {
@@ -34,12 +86,15 @@ func (l *Live) remember(lr *liveReq) {
 	bs := l.eng.bs
 	n := len(lr.r.Prompt) / bs
 	lr.r.ensureHashes(n, bs)
-	ctx := &sessionCtx{name: lr.session, hashes: lr.r.hashes[:n:n], keep: lr.keep / bs}
+	hashes := lr.r.hashes[:n:n]
 	if e, ok := l.sess.byKey[lr.session]; ok {
-		e.Value = ctx
+		ctx := e.Value.(*sessionCtx)
+		ctx.add(hashes)
+		ctx.keep = lr.keep / bs
 		l.sess.lru.MoveToBack(e)
 		return
 	}
+	ctx := &sessionCtx{name: lr.session, branches: [][]uint64{hashes}, keep: lr.keep / bs}
 	l.sess.byKey[lr.session] = l.sess.lru.PushBack(ctx)
 	if l.sess.lru.Len() > maxSessions {
 		old := l.sess.lru.Remove(l.sess.lru.Front()).(*sessionCtx)
@@ -55,12 +110,13 @@ func (l *Live) endSession(name string) SessionHint {
 	}
 	ctx := l.sess.lru.Remove(e).(*sessionCtx)
 	delete(l.sess.byKey, name)
-	return SessionHint{Known: true, Blocks: l.eng.forgetHashes(ctx.hashes, ctx.keep)}
+	return SessionHint{Known: true, Blocks: l.eng.forgetHashes(ctx.forgettable(), 0)}
 }
 
-// EndSession tells the engine that session has ended: its latest context, past the
-// prefix it shares with other sessions, is evicted before any other free block. A
-// session never seen, or already forgotten, is ignored.
+// EndSession tells the engine that session has ended: its contexts (every branch it
+// forked into, up to maxBranches), past the prefix it shares with other sessions, are
+// evicted before any other free block. A session never seen, or already forgotten, is
+// ignored.
 func (l *Live) EndSession(session string) {
 	if session != "" {
 		l.send(command{end: session})
@@ -94,7 +150,7 @@ func (l *Live) swapSession(name string, in bool) SessionHint {
 	if !ok {
 		return SessionHint{}
 	}
-	r := &Request{hashes: e.Value.(*sessionCtx).hashes}
+	r := &Request{hashes: e.Value.(*sessionCtx).latest()}
 	if in {
 		return SessionHint{Known: true, Blocks: l.eng.Prefetch(r)}
 	}

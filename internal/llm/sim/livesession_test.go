@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,49 @@ func TestLiveSwapSession(t *testing.T) {
 	}
 	if got := l.Stats().PrefetchedBlocks; got != 0 {
 		t.Fatalf("prefetched %d blocks of a context still on the GPU", got)
+	}
+}
+
+// A session that forks keeps each branch: a context extending one replaces it, a
+// diverging one is added, and the end demotes every branch's blocks past the shared
+// prefix, each once.
+func TestSessionBranches(t *testing.T) {
+	c := &sessionCtx{branches: [][]uint64{{1, 2, 3}}, keep: 1}
+	c.add([]uint64{1, 2, 3, 4}) // extends the branch
+	c.add([]uint64{1, 2, 5})    // forks after block 2
+	c.add([]uint64{1, 2})       // a prefix of both: replaces the oldest it matches, kept at its full length
+	if len(c.branches) != 2 || !slices.Equal(c.latest(), []uint64{1, 2, 3, 4}) || !slices.Equal(c.branches[0], []uint64{1, 2, 5}) {
+		t.Fatalf("branches %v", c.branches)
+	}
+	if got := c.forgettable(); !slices.Equal(got, []uint64{2, 3, 4, 5}) {
+		t.Fatalf("forgettable %v, want 2 3 4 5 (past the shared block 1, each once, latest branch first)", got)
+	}
+	for i := 0; i < maxBranches+3; i++ {
+		c.add([]uint64{100 + uint64(i)})
+	}
+	if len(c.branches) != maxBranches {
+		t.Fatalf("%d branches kept, want %d", len(c.branches), maxBranches)
+	}
+}
+
+// Two diverging requests of one session: its end demotes both contexts' blocks.
+func TestLiveEndSessionForgetsEveryBranch(t *testing.T) {
+	l := newTestLive(t, fast)
+	bs := l.eng.bs
+	system := Message{Role: "system", Content: strings.Repeat("rules ", 3*bs)}
+	var want int64
+	for _, task := range []string{"left ", "right "} {
+		msgs := []Message{system, {Role: "user", Content: strings.Repeat(task, 4*bs)}}
+		res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += int64(res.PromptTokens/bs - sharedPrefix(msgs, nil)/bs)
+	}
+	if _, err := l.EndSessionWait(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats().ForgottenBlocks; got != want {
+		t.Fatalf("forgot %d blocks, want %d (both branches past the shared system prompt)", got, want)
 	}
 }
