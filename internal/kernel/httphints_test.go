@@ -49,10 +49,7 @@ func TestSessionHintsOverHTTPReachTheServedEngine(t *testing.T) {
 	if _, _, err := k.CallLLM(context.Background(), LLMCall{Agent: "a", Program: "p", Request: llm.Request{Messages: msgs, MaxTokens: 4}}); err != nil {
 		t.Fatal(err)
 	}
-	k.mu.Lock()
-	k.sched.ToolStarted("p", "search", 200*time.Millisecond, k.now())
-	k.mu.Unlock()
-	k.poke()
+	startTool(k, "p", 200*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for live.Stats().OffloadStoredBlocks == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)

@@ -120,10 +120,7 @@ func TestWorkingSetSwapsReachTheCore(t *testing.T) {
 	if _, _, err := k.CallLLM(context.Background(), LLMCall{Agent: "a", Program: "p", Request: llm.Request{Messages: userMsg("hi"), MaxTokens: 4}}); err != nil {
 		t.Fatal(err)
 	}
-	k.mu.Lock()
-	k.sched.ToolStarted("p", "search", 200*time.Millisecond, k.now())
-	k.mu.Unlock()
-	k.poke()
+	startTool(k, "p", 200*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(core.seen()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -131,4 +128,13 @@ func TestWorkingSetSwapsReachTheCore(t *testing.T) {
 	if got := core.seen(); len(got) != 2 || got[0] != "p:out" || got[1] != "p:in" {
 		t.Fatalf("swaps handed to the core: %v, want [p:out p:in]", got)
 	}
+}
+
+// startTool tells k's scheduler that program has started a tool expected to take d, as
+// the kernel does when it runs one, and wakes the dispatcher.
+func startTool(k *Kernel, program string, d time.Duration) {
+	k.mu.Lock()
+	k.sched.ToolStarted(program, "search", d, k.now())
+	k.mu.Unlock()
+	k.poke()
 }
