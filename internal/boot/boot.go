@@ -84,7 +84,7 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 			learned, learnErr[i] = learnKVCapacity(m)
 		}
 		for r := 0; r < m.Cores; r++ {
-			c, err := buildCore(m, log)
+			c, err := buildCore(m, cfg.Scheduler.KVRetention || cfg.Scheduler.WorkingSet.Swap, log)
 			if err == nil {
 				c, err = limited(c, m) // rpm/tpm (build_providers.go)
 			}
@@ -244,13 +244,14 @@ func Build(cfg config.Config, log *slog.Logger, with ...Option) (*System, error)
 	return sys, nil
 }
 
-func buildCore(m config.Model, log *slog.Logger) (llm.Core, error) {
+func buildCore(m config.Model, hints bool, log *slog.Logger) (llm.Core, error) {
 	switch {
 	case m.Backend == "sim":
 		return simcore.New(simcore.Config{
 			Config: sim.Config{Profile: m.Profile, Mode: sim.Mode(m.Mode), Policy: sim.Policy(m.SimPolicy),
 				Speed: m.Speed, Model: m.Name, KVOffloadGiB: m.KVOffloadGiB},
 			MaxInflight: m.MaxInflight, MaxTokens: m.MaxTokensInflight,
+			SessionHints: hints,
 		})
 	case openAICompatible[m.Backend]:
 		return newOpenAICore(m, log)

@@ -300,7 +300,7 @@ func TestEmbeddingsFromCore(t *testing.T) {
 
 // A sim core's kv_offload_gib reaches its engine as a CPU tier of that many GiB of blocks.
 func TestSimCoreOffloadTier(t *testing.T) {
-	c, err := buildCore(config.Model{Name: "s", Backend: "sim", Profile: "test", Speed: 100, KVOffloadGiB: 1}, nil)
+	c, err := buildCore(config.Model{Name: "s", Backend: "sim", Profile: "test", Speed: 100, KVOffloadGiB: 1}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestBuildSwapOverSimServe(t *testing.T) {
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 	model := config.Model{Name: srv.Live().Model(), Backend: "vllm", Hostname: ts.URL + "/v1", Cores: 1}
 
-	plain, err := buildCore(model, nil)
+	plain, err := buildCore(model, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

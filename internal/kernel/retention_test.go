@@ -54,7 +54,7 @@ func TestToolAwareRetention(t *testing.T) {
 // nothing is sent.
 func TestEndProgramTellsTheEngine(t *testing.T) {
 	for _, retain := range []bool{true, false} {
-		core, err := simcore.New(simcore.Config{Config: sim.Config{Model: "sim", Speed: 100}})
+		core, err := simcore.New(simcore.Config{Config: sim.Config{Model: "sim", Speed: 100}, SessionHints: true})
 		if err != nil {
 			t.Fatal(err)
 		}

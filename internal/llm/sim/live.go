@@ -62,9 +62,10 @@ type GenRequest struct {
 
 	Seed    uint64 // varies the output; same request and seed, same output
 	Session string // varies the output per session
-	// KVSession names the session for EndSession and SwapSession in place of Session,
-	// without varying the output: the server's kv_session, which a client sends so its
-	// hints find the context, as vLLM's output does not depend on who asks.
+	// KVSession names the session for EndSession and SwapSession, without varying the
+	// output: the server's kv_session, which a client sends so its hints find the
+	// context, as vLLM's output does not depend on who asks. Only requests that carry it
+	// are remembered (livesession.go), so an engine no one sends hints to keeps nothing.
 	KVSession string
 }
 
@@ -302,11 +303,8 @@ func (l *Live) prepare(req *GenRequest) (*liveReq, error) {
 		return nil, err
 	}
 	r.ID = l.nextID.Add(1)
-	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1), session: req.Session}
-	if req.KVSession != "" {
-		lr.session = req.KVSession
-	}
-	if req.Messages != nil {
+	lr := &liveReq{r: r, out: out, notify: make(chan struct{}, 1), session: req.KVSession}
+	if req.KVSession != "" && req.Messages != nil {
 		lr.keep = sharedPrefix(req.Messages, req.Tools)
 	}
 	if out != nil {

@@ -16,7 +16,7 @@ func TestLiveEndSessionForgetsItsContext(t *testing.T) {
 	bs := l.eng.bs
 	msgs := []Message{{Role: "system", Content: strings.Repeat("rules ", 3*bs)},
 		{Role: "user", Content: strings.Repeat("task ", 4*bs)}}
-	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, KVSession: "a", MaxTokens: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestLiveSwapSession(t *testing.T) {
 	l := newTestLive(t, cfg)
 	bs := l.eng.bs
 	msgs := []Message{{Role: "system", Content: "rules"}, {Role: "user", Content: strings.Repeat("task ", 4*bs)}}
-	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+	res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, KVSession: "a", MaxTokens: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestLiveEndSessionForgetsEveryBranch(t *testing.T) {
 	var want int64
 	for _, task := range []string{"left ", "right "} {
 		msgs := []Message{system, {Role: "user", Content: strings.Repeat(task, 4*bs)}}
-		res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, Session: "a", MaxTokens: 4}, nil)
+		res, err := l.Generate(context.Background(), GenRequest{Messages: msgs, KVSession: "a", MaxTokens: 4}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

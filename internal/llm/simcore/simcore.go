@@ -23,12 +23,17 @@ type Config struct {
 	sim.Config
 	MaxInflight int
 	MaxTokens   int
+	// SessionHints: the kernel will send this core end-of-session or swap hints
+	// (kv_retention, working_set.swap), so each call names its session to the engine,
+	// which then remembers its latest contexts. Off, the engine remembers nothing.
+	SessionHints bool
 }
 
 // Core is a simulated LLM core.
 type Core struct {
-	live *sim.Live
-	cap  llm.Capacity
+	live  *sim.Live
+	cap   llm.Capacity
+	hints bool
 }
 
 // New starts a simulated engine.
@@ -38,7 +43,7 @@ func New(cfg Config) (*Core, error) {
 		return nil, err
 	}
 	p := live.Profile()
-	c := &Core{live: live, cap: llm.Capacity{MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize}}
+	c := &Core{live: live, cap: llm.Capacity{MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize}, hints: cfg.SessionHints}
 	if cfg.MaxInflight > 0 {
 		c.cap.MaxInflight = cfg.MaxInflight
 	}
@@ -57,6 +62,15 @@ func (c *Core) Capabilities() llm.Capabilities {
 func (c *Core) Capacity() llm.Capacity       { return c.cap }
 func (c *Core) Health(context.Context) error { return nil }
 func (c *Core) Close() error                 { return c.live.Close() }
+
+// kvSession is the name the engine remembers session's contexts by, when hints will
+// come for it.
+func (c *Core) kvSession(session string) string {
+	if c.hints {
+		return session
+	}
+	return ""
+}
 
 // EndSession passes the kernel's end-of-session hint to the engine (llm.SessionEnder).
 func (c *Core) EndSession(session string) { c.live.EndSession(session) }
@@ -78,6 +92,7 @@ func (c *Core) Generate(ctx context.Context, req *llm.Request, emit func(llm.Del
 		Priority:      -req.Priority, // vLLM runs lower values first
 		Tools:         simTools(req.Tools),
 		Session:       req.Session,
+		KVSession:     c.kvSession(req.Session),
 	}
 	g.ToolChoice, g.ForceTool = toolChoice(req.ToolChoice)
 	jsonOut := req.ResponseFormat != nil && req.ResponseFormat.Type != "" && req.ResponseFormat.Type != "text"

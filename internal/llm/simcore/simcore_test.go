@@ -152,3 +152,27 @@ func conforms(t *testing.T, sch *jsonschema.Schema, doc string) {
 		t.Fatalf("does not conform: %v\n%s", err, doc)
 	}
 }
+
+// The engine remembers a session's context for the kernel's end hint only when the core
+// is told hints will come: otherwise it keeps nothing, and an end finds nothing.
+func TestSessionHintsAreOptIn(t *testing.T) {
+	for _, hints := range []bool{true, false} {
+		c, err := New(Config{Config: sim.Config{Profile: "test", Speed: 1000}, SessionHints: hints})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &llm.Request{Session: "s", MaxTokens: 2,
+			Messages: []api.Message{{Role: "user", Content: api.Content(strings.Repeat("words ", 200))}}}
+		if _, err := c.Generate(context.Background(), req, func(llm.Delta) {}); err != nil {
+			t.Fatal(err)
+		}
+		h, err := c.Live().EndSessionWait(context.Background(), "s")
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Known != hints || (h.Blocks > 0) != hints {
+			t.Errorf("hints %v: the end found %+v", hints, h)
+		}
+	}
+}
