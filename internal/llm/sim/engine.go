@@ -508,7 +508,8 @@ func (e *Engine) finish(r *Request, end time.Duration) {
 	r.reserved = 0
 	if e.kv != nil && r.KVTTL > 0 && r.numCommitted > 0 {
 		// Keep the full blocks (the reusable prefix); the partial tail is never a hit.
-		p := &pin{expiry: int64(end + r.KVTTL), blocks: append([]int32(nil), r.blocks[:r.numCommitted]...)}
+		p := &pin{expiry: int64(end + r.KVTTL), blocks: append([]int32(nil), r.blocks[:r.numCommitted]...),
+			end: end, after: r.ReuseAfter}
 		e.seq++
 		p.seq = e.seq
 		e.kv.release(r.blocks[r.numCommitted:])
@@ -547,7 +548,11 @@ func (e *Engine) NextPinExpiry() (time.Duration, bool) {
 }
 
 func (e *Engine) dropPin(p *pin) {
-	e.kv.release(p.blocks)
+	if p.after > 0 {
+		e.kv.releaseHinted(p.blocks, p.end, p.after)
+	} else {
+		e.kv.release(p.blocks)
+	}
 	e.pinned -= len(p.blocks)
 }
 

@@ -138,6 +138,13 @@ func (e *Engine) forgetHashes(hashes []uint64, keep int) int {
 	if e.kv == nil || !e.kv.caching {
 		return 0
 	}
+	ended := make(map[int32]bool, len(hashes)-min(keep, len(hashes)))
+	for k := keep; k < len(hashes); k++ {
+		if id, ok := e.kv.cached[hashes[k]]; ok {
+			ended[id] = true
+		}
+	}
+	e.dropPinsOf(ended)
 	var ids []int32
 	for k := keep; k < len(hashes); k++ {
 		if id, ok := e.kv.cached[hashes[k]]; ok && e.kv.blocks[id].ref == 0 {
@@ -147,4 +154,25 @@ func (e *Engine) forgetHashes(hashes []uint64, keep int) int {
 	e.kv.demote(ids)
 	e.stats.ForgottenBlocks += int64(len(ids))
 	return len(ids)
+}
+
+// dropPinsOf releases, before they expire, the retention pins of an ended program's
+// contexts (those whose last block is among ended): the program will not come back for
+// them. Kept, they held its blocks through their TTL and then freed them with the
+// program's reuse hint, as if it were still expected.
+func (e *Engine) dropPinsOf(ended map[int32]bool) {
+	kept := e.pins[:0]
+	for _, p := range e.pins {
+		if n := len(p.blocks); n > 0 && ended[p.blocks[n-1]] {
+			e.kv.release(p.blocks)
+			e.pinned -= len(p.blocks)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) < len(e.pins) {
+		clear(e.pins[len(kept):])
+		e.pins = kept
+		heap.Init(&e.pins)
+	}
 }

@@ -112,3 +112,48 @@ func TestEngineForgetEvictsEndedProgramFirst(t *testing.T) {
 		t.Errorf("eviction order starts %x, want the ended program's tail, then the old request's", order[:min(3, len(order))])
 	}
 }
+
+// A request pinned for a TTL that also hinted its reuse keeps the hint past the pin: when
+// the pin expires its blocks join the hinted heaps, not the LRU queue handed out first.
+func TestPinExpiryKeepsReuseHint(t *testing.T) {
+	e := newTestEngine(t, "test", ModeVLLM, PolicyFCFS)
+	bs := e.p.BlockSize
+	r := &Request{ID: 1, Prompt: ids(7, 3*bs), MaxTokens: 1, EOSAt: -1, KVTTL: time.Second, ReuseAfter: time.Minute}
+	if err := e.Submit(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	now := runUntilIdle(t, e, 0, 100)
+	if e.Stats().PinnedBlocks != 3 {
+		t.Fatalf("pinned %d blocks, want the prompt's 3", e.Stats().PinnedBlocks)
+	}
+	e.ExpirePins(now + 2*time.Second)
+	r.ensureHashes(3, bs)
+	for k, h := range r.hashes[:3] {
+		id := e.kv.cached[h]
+		if b := e.kv.blocks[id]; b.ref != 0 || b.hidx[0] == noBlock || b.reuse == 0 {
+			t.Errorf("block %d after its pin: ref %d, hinted %v, reuse %d; want free in the hinted heap", k, b.ref, b.hidx[0] != noBlock, b.reuse)
+		}
+	}
+}
+
+// A program's end releases its context's pins at once, and its blocks are demoted as if
+// they had never been pinned.
+func TestForgetDropsPins(t *testing.T) {
+	e := newTestEngine(t, "test", ModeVLLM, PolicyFCFS)
+	bs := e.p.BlockSize
+	other := &Request{ID: 1, Prompt: ids(8, 2*bs), MaxTokens: 1, EOSAt: -1, KVTTL: time.Hour}
+	ended := &Request{ID: 2, Prompt: ids(9, 3*bs), MaxTokens: 1, EOSAt: -1, KVTTL: time.Hour, ReuseAfter: time.Minute}
+	now := time.Duration(0)
+	for _, r := range []*Request{other, ended} {
+		if err := e.Submit(r, now); err != nil {
+			t.Fatal(err)
+		}
+		now = runUntilIdle(t, e, now, 100)
+	}
+	if n := e.Forget(ended.Prompt, 0); n != 3 {
+		t.Fatalf("forgot %d blocks, want the ended program's 3", n)
+	}
+	if s := e.Stats(); s.PinnedBlocks != 2 || len(e.pins) != 1 {
+		t.Fatalf("pinned %d blocks in %d pins, want the other request's 2 in 1", s.PinnedBlocks, len(e.pins))
+	}
+}
