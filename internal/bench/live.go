@@ -140,13 +140,15 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 	}
 	var cores []kernel.CoreConfig
 	for _, u := range urls {
-		// The simulator takes the kv_ttl_ms hint, so +ttl arms pass it on.
+		// The simulator takes the retention hints, so +ttl arms pass them on, the end of
+		// a session included, as the kernel built from a configuration with
+		// kv_retention does (boot wraps its cores the same way).
 		c, err := openai.New(openai.Config{Name: liveModel, BaseURL: u, Resume: true, Retention: arm.TTL,
 			MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize})
 		if err != nil {
 			return "", nil, err
 		}
-		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c})
+		cores = append(cores, kernel.CoreConfig{Model: liveModel, Backend: "vllm", Core: c.WithHints()})
 	}
 	opts := kernel.Options{Policy: arm.Policy, TimeSlice: setup.TimeSlice, MaxBypass: setup.MaxBypass,
 		Routing: sched.RoutingConfig{Mode: setup.Routing}, Retention: arm.TTL, PolicyConfig: policyConfig(setup, arm)}
