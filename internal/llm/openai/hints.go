@@ -43,7 +43,9 @@ type hint struct {
 
 // hintable says whether aios sim serve accepts session as a session name.
 func hintable(session string) bool {
-	if session == "" || len(session) > maxHintSession || !utf8.ValidString(session) {
+	// "." and ".." would name no session in the hint's path: the server's router cleans
+	// them away.
+	if session == "" || session == "." || session == ".." || len(session) > maxHintSession || !utf8.ValidString(session) {
 		return false
 	}
 	for _, r := range session {

@@ -192,6 +192,8 @@ func TestRefusedHintsAreLoggedNotFatal(t *testing.T) {
 	hc.(llm.SessionEnder).EndSession(long)
 	hc.(llm.SessionEnder).EndSession("a\nb")
 	hc.(llm.SessionEnder).EndSession("")
+	hc.(llm.SessionEnder).EndSession(".")
+	hc.(llm.SessionEnder).EndSession("..")
 	for _, r := range s.requests() {
 		if strings.Contains(r, long) || strings.Contains(r, "/end") {
 			t.Errorf("sent a session the server would refuse: %.80s", r)

@@ -2,7 +2,11 @@ package sim
 
 import (
 	"bytes"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +53,41 @@ func FuzzDecodeRequest(f *testing.F) {
 		check(g, err)
 		if n := CountTokens(string(body)); n != len(AppendTokens(nil, string(body))) {
 			t.Fatalf("CountTokens %d disagrees with AppendTokens", n)
+		}
+	})
+}
+
+// The session hint endpoints take an untrusted session name and body: whatever arrives,
+// they answer 200 or a 4xx, and never panic.
+func FuzzSessionHint(f *testing.F) {
+	for _, seed := range []struct{ session, action, body string }{
+		{"p", "end", ""}, {"p", "end", "{}"}, {"p", "swap", `{"direction":"out"}`},
+		{"p%2Fq", "swap", `{"direction":"in"}`}, {"x", "swap", `{"direction":"sideways"}`},
+		{"x", "end", `{"extra":1}`}, {"x", "swap", `[]`}, {"%00", "end", ""}, {"x", "nap", ""},
+	} {
+		f.Add(seed.session, seed.action, []byte(seed.body))
+	}
+	l, err := NewLive(Config{Profile: "test", Speed: 1000, KVOffloadGiB: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { l.Close() })
+	h := NewServerFor(l).Handler()
+	f.Fuzz(func(t *testing.T, session, action string, body []byte) {
+		req := httptest.NewRequest("POST", "/v1/kv/sessions/x/end", bytes.NewReader(body))
+		req.URL.RawPath = "/v1/kv/sessions/" + url.PathEscape(session) + "/" + url.PathEscape(action)
+		req.URL.Path = "/v1/kv/sessions/" + session + "/" + action
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == http.StatusTemporaryRedirect || rec.Code == http.StatusMovedPermanently {
+			// The mux sends non-canonical paths ("." or ".." segments) to their clean form
+			// before any handler runs; nothing else may redirect.
+			if path.Clean(req.URL.Path) != req.URL.Path || strings.Contains(session+action, "/") {
+				return
+			}
+		}
+		if rec.Code != 200 && (rec.Code < 400 || rec.Code >= 500) {
+			t.Fatalf("session %q action %q body %q: status %d", session, action, body, rec.Code)
 		}
 	})
 }
