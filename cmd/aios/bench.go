@@ -68,6 +68,9 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 			o.Mode = sim.Mode(mode)
 			o.Sweep = sweep
 			o.Routing = sched.Routing(routing)
+			if o.MaxInflight < 0 {
+				return fmt.Errorf("--max-inflight %d: give a positive cap, or 0 for the engine's max_num_seqs", o.MaxInflight)
+			}
 			if o.Rate < 0 || o.Load < 0 {
 				return fmt.Errorf("--rate and --load must be positive")
 			}
@@ -146,6 +149,7 @@ simulator in virtual time without HTTP, for large sweeps in seconds.`,
 	f.Float64Var(&o.Speed, "speed", 10, "real mode: simulated seconds per wall second (higher is faster but multiplies the host's per-call CPU cost in simulated time)")
 	f.DurationVar(&o.TimeSlice, "time-slice", 0, "time slice of kernel:rr (default 500ms)")
 	f.IntVar(&o.MaxBypass, "max-bypass", 0, "kernel: later calls that may pass one waiting for room")
+	f.IntVar(&o.MaxInflight, "max-inflight", 0, "kernel arms: calls run at once on each engine (llms.models[].max_inflight; 0: the engine's max_num_seqs)")
 	f.Float64Var(&o.WS.High, "ws-high", 0, "+ws arms: admit programs while their contexts fit this fraction of the KV cache (0: 0.9, or 1.2 with --kv-offload-gib)")
 	f.Float64Var(&o.WS.Suspend, "ws-suspend", 0, "+ws arms: suspend the newest programs past this fraction (0: 1.0, or 1.3 with --kv-offload-gib)")
 	f.Float64Var(&o.WS.Beta, "ws-beta", 2, "+ws arms: a program waiting this many times its service (at least 1s) to be admitted is admitted before any other; +Inf: no bound")

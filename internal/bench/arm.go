@@ -104,6 +104,10 @@ type Setup struct {
 	KVOffloadGiB float64
 	TimeSlice    time.Duration    // kernel:rr and preempting policies
 	MaxBypass    int              // kernel: calls that may pass one waiting for room
+	// MaxInflight caps the calls the kernel runs at once on each engine (the kernel's
+	// llms.models[].max_inflight; 0: the engine's max_num_seqs). Direct agents are not
+	// held to it.
+	MaxInflight int
 	WS           sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
 	// Policy holds the policies' parameters (PLAS's queues and β, fair's weights, …) for
 	// kernel arms in both modes; its Name and Slice come from the arm and TimeSlice.
@@ -164,6 +168,14 @@ func wsConfig(s Setup, arm Arm) sched.WorkingSet {
 	ws.FairShare = ws.FairShare || arm.AFS
 	ws.Graph = ws.Graph || arm.AEGSuspend
 	return ws
+}
+
+// maxInflight is the calls the kernel keeps running at once on an engine of p.
+func (s Setup) maxInflight(p sim.Profile) int {
+	if s.MaxInflight > 0 {
+		return min(s.MaxInflight, p.MaxNumSeqs)
+	}
+	return p.MaxNumSeqs
 }
 
 // agentRetry is how agents of arm retry a refused call.

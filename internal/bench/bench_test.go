@@ -485,3 +485,23 @@ func TestVirtualKVOffload(t *testing.T) {
 	}
 	t.Logf("hit rate %.3f → %.3f, span %v → %v", hitRate(off), hitRate(on), off.Span, on.Span)
 }
+
+// --max-inflight caps the calls the kernel runs at once on an engine: at 1 a kernel arm's
+// engine never batches, while direct agents, not held to it, still do.
+func TestMaxInflightCapsKernelBatches(t *testing.T) {
+	ps := programs(t, "react", 12, 4)
+	arr := workload.Poisson(600, len(ps), 3)
+	for i := range ps {
+		ps[i].Arrival = arr[i]
+	}
+	setup := Setup{Profile: "llama3-8b-h100", MaxInflight: 1}
+	for _, name := range []string{"kernel:fifo", "direct"} {
+		res, err := RunVirtual(setup, mustArms(t, name)[0], ps, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if capped := res.Util.Batch <= 1; capped != (name == "kernel:fifo") {
+			t.Errorf("%s: mean batch %.2f", name, res.Util.Batch)
+		}
+	}
+}

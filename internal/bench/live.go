@@ -144,7 +144,7 @@ func startKernel(setup Setup, arm Arm, urls []string) (string, func(), error) {
 		// a session included, as the kernel built from a configuration with
 		// kv_retention does (boot wraps its cores the same way).
 		c, err := openai.New(openai.Config{Name: liveModel, BaseURL: u, Resume: true, Retention: arm.TTL,
-			MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize})
+			MaxInflight: setup.maxInflight(p), MaxTokens: p.NumBlocks() * p.BlockSize})
 		if err != nil {
 			return "", nil, err
 		}

@@ -78,7 +78,7 @@ func RunVirtual(setup Setup, arm Arm, progs []workload.Program, agents int) (Res
 		for i := range v.engines {
 			// The kernel keeps each engine within its sequence slots and its KV cache.
 			if err := v.sched.AddCore(sched.CoreSpec{ID: sched.CoreID(i), Module: sched.LLM,
-				MaxInflight: p.MaxNumSeqs, MaxTokens: p.NumBlocks() * p.BlockSize}); err != nil {
+				MaxInflight: v.setup.maxInflight(p), MaxTokens: p.NumBlocks() * p.BlockSize}); err != nil {
 				return Result{}, err
 			}
 		}
