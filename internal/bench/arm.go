@@ -102,13 +102,13 @@ type Setup struct {
 	// KVOffloadGiB gives each engine a CPU KV offload tier of this much host memory
 	// (--kv-offload-gib); 0 means none.
 	KVOffloadGiB float64
-	TimeSlice    time.Duration    // kernel:rr and preempting policies
-	MaxBypass    int              // kernel: calls that may pass one waiting for room
+	TimeSlice    time.Duration // kernel:rr and preempting policies
+	MaxBypass    int           // kernel: calls that may pass one waiting for room
 	// MaxInflight caps the calls the kernel runs at once on each engine (the kernel's
 	// llms.models[].max_inflight; 0: the engine's max_num_seqs). Direct agents are not
 	// held to it.
 	MaxInflight int
-	WS           sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
+	WS          sched.WorkingSet // +ws arms: admission marks (zero: the defaults)
 	// Policy holds the policies' parameters (PLAS's queues and β, fair's weights, …) for
 	// kernel arms in both modes; its Name and Slice come from the arm and TimeSlice.
 	Policy  sched.Config
