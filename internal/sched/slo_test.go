@@ -100,6 +100,16 @@ func (r *sloRun) push(agent string, input int, deadline time.Duration) *Call {
 	return c
 }
 
+// expect checks that the next picks are want, in order.
+func (r *sloRun) expect(want ...*Call) {
+	r.t.Helper()
+	for i, w := range want {
+		if got := r.next(); got != w {
+			r.t.Fatalf("pick %d: call %d, want %d", i, got.ID, w.ID)
+		}
+	}
+}
+
 func (r *sloRun) next() *Call {
 	c := r.p.Pick(0, func(*Call) Verdict { return Take })
 	if c == nil {
@@ -117,11 +127,7 @@ func TestSLONearDeadlineFirstWithinShare(t *testing.T) {
 	none := r.push("c", 10, 0)
 	// Equal counters (0): all within the share, so b's nearer deadline goes before a's
 	// earlier arrival (fair would run a first), and c, with no deadline, last.
-	for i, want := range []*Call{b, a, none} {
-		if got := r.next(); got != want {
-			t.Fatalf("pick %d: call %d, want %d", i, got.ID, want.ID)
-		}
-	}
+	r.expect(b, a, none)
 }
 
 func TestSLOBurstingClientCannotTakeOthersDeadlines(t *testing.T) {
@@ -131,11 +137,7 @@ func TestSLOBurstingClientCannotTakeOthersDeadlines(t *testing.T) {
 	h2 := r.push("heavy", 10, time.Second)
 	// Both at counter 0: h1's deadline is nearest. Serving it charges heavy 1000, past
 	// a's 0 + the bound of 100, so a now goes before h2 despite h2's nearer deadline.
-	for i, want := range []*Call{h1, a, h2} {
-		if got := r.next(); got != want {
-			t.Fatalf("pick %d: call %d, want %d", i, got.ID, want.ID)
-		}
-	}
+	r.expect(h1, a, h2)
 }
 
 func TestSLODefaultBoundIsTwiceTheCostliestHead(t *testing.T) {
@@ -147,19 +149,11 @@ func TestSLODefaultBoundIsTwiceTheCostliestHead(t *testing.T) {
 	// After h1 heavy's counter is 50; the bound is 2 × a's 30 = 60 over a's 0, so heavy
 	// is still within its share and h2's deadline wins. After h2 heavy is at 60, still
 	// within; the bound is now 2 × max(30, 10) = 60, and h3 goes too. Then a.
-	for i, want := range []*Call{h1, h2, h3, a} {
-		if got := r.next(); got != want {
-			t.Fatalf("pick %d: call %d, want %d", i, got.ID, want.ID)
-		}
-	}
+	r.expect(h1, h2, h3, a)
 	r = newSLORun(t, 0)
 	a = r.push("a", 30, 100*time.Second)
 	h1 = r.push("heavy", 70, time.Second)
 	h2 = r.push("heavy", 10, time.Second)
 	// heavy at 70 after h1 is past 0 + 2 × 30 = 60, so a goes before h2.
-	for i, want := range []*Call{h1, a, h2} {
-		if got := r.next(); got != want {
-			t.Fatalf("second case, pick %d: call %d, want %d", i, got.ID, want.ID)
-		}
-	}
+	r.expect(h1, a, h2)
 }
